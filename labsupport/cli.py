@@ -1,0 +1,155 @@
+"""The `lab` command: thin verbs over labsupport's library functions.
+
+Errors the learner can act on (LabError) print one line naming cause and remedy and
+exit 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import List, Optional
+
+import typer
+
+from labsupport import __version__, stack
+from labsupport.config import get_config
+from labsupport.errors import LabError, ServiceFailed
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="streamlab: a real Kafka → Spark → Cassandra pipeline to learn on.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"streamlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    pass
+
+
+@app.command()
+def setup() -> None:
+    """Install what the lab needs (packages, JVM jars, Airflow venv); idempotent."""
+    from labsupport.install import setup as do_setup
+
+    do_setup()
+
+
+@app.command()
+def up(services: Optional[List[str]] = typer.Argument(None, help="Services to start (default: all).")) -> None:
+    """Start services and wait until each is really ready."""
+    stack.up(services or None)
+
+
+@app.command()
+def down(services: Optional[List[str]] = typer.Argument(None),
+         purge: bool = typer.Option(False, "--purge", help="Also delete their data (irreversible).")) -> None:
+    """Stop services (their whole process groups); data is kept unless --purge."""
+    stack.down(services or None, purge=purge)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """State, pid, ports and health of every service."""
+    st = stack.status()
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+        return
+    for name, s in st.items():
+        health = "healthy" if s["healthy"] else "-"
+        typer.echo(f"{name:12} {s['state']:8} pid={s['pid'] or '-':<8} ports={','.join(map(str, s['ports'])):24} {health}")
+    typer.echo("\nendpoints: " + ", ".join(f"{k}={v}" for k, v in get_config().endpoints().items() if v))
+
+
+@app.command()
+def logs(service: str, lines: int = typer.Option(60, "-n", "--lines")) -> None:
+    """The last lines of a service's log."""
+    typer.echo(stack.logs(service, lines))
+
+
+@app.command()
+def kill(service: str) -> None:
+    """SIGKILL a service's process group (fault injection: a crash, not a shutdown)."""
+    if stack.kill(service):
+        typer.echo(f"{service}: killed")
+    else:
+        typer.echo(f"{service}: was not running")
+
+
+@app.command()
+def restart(service: str) -> None:
+    """Stop (gracefully) and start a service again."""
+    stack.restart(service)
+
+
+@app.command()
+def doctor() -> None:
+    """Preflight: Java, Maven, Prometheus, jars, ports, memory, disk."""
+    from labsupport.doctor import diagnose
+
+    findings = diagnose()
+    for f in findings:
+        typer.echo(f.line())
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def start(no_browser: bool = typer.Option(True, help="Don't try to open a browser.")) -> None:
+    """Set everything up, start the stack and open JupyterLab on the notebooks."""
+    from labsupport.install import setup as do_setup
+
+    do_setup()
+    stack.up()
+    cfg = get_config()
+    typer.echo("JupyterLab: open the URL printed below; Ctrl-C stops JupyterLab, `./lab down` the stack.")
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={cfg.host}",
+           f"--ServerApp.root_dir={cfg.paths.repo / 'notebooks'}"] + (["--no-browser"] if no_browser else [])
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """Set everything up and run the whole test suite (extra args go to pytest)."""
+    from labsupport.install import setup as do_setup
+
+    do_setup()
+    cfg = get_config()
+    rc = subprocess.call([sys.executable, "-m", "pytest", *ctx.args], cwd=cfg.paths.repo,
+                         env={**os.environ, "LAB_TEST_RUN": "1"})
+    if rc == 5:
+        typer.echo("lab test: pytest collected no tests — that is a failure, not a pass", err=True)
+    raise typer.Exit(rc)
+
+
+@app.command()
+def lock() -> None:
+    """Recompile requirements/*.lock from requirements/*.in (maintainers)."""
+    from labsupport.install import uv_binary
+
+    repo = get_config().paths.repo / "requirements"
+    for name in ("lab", "airflow"):
+        subprocess.check_call([uv_binary(), "pip", "compile", "-q", "--python-version", "3.11",
+                               str(repo / f"{name}.in"), "-o", str(repo / f"{name}.lock")])
+
+
+def main() -> None:
+    try:
+        app()
+    except ServiceFailed as exc:
+        if exc.log_tail:
+            typer.echo(f"--- last lines of its log ---\n{exc.log_tail}\n---", err=True)
+        typer.echo(f"lab: {exc}", err=True)
+        sys.exit(1)
+    except LabError as exc:
+        typer.echo(f"lab: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,184 @@
+"""One configuration object with every endpoint and port the lab uses.
+
+Defaults describe the local backend (every service a process on 127.0.0.1). Each field
+can be overridden by an environment variable ``LAB_<FIELD>`` (``LAB_KAFKA_PORT=19092``),
+and the endpoint fields (``LAB_KAFKA_BOOTSTRAP``, ``LAB_CASSANDRA_HOSTS``,
+``LAB_PROMETHEUS_URL``...) point the very same notebooks at the compose stack or a real
+cluster instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    home: Path = REPO_ROOT / ".lab"
+    backend: str = "local"  # local | compose | external
+    host: str = "127.0.0.1"
+
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_exporter_port: int = 7071
+    kafka_heap: str = "512m"
+
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_jmx_port: int = 7199
+    cassandra_exporter_port: int = 7072
+    cassandra_heap: str = "1G"
+
+    prometheus_port: int = 9090
+    scrape_interval: str = "5s"
+
+    events_api_port: int = 8000
+    airflow_port: int = 8080
+    stream_metrics_port: int = 8001
+    spark_ui_port: int = 4040
+    pipeline_view_port: int = 8501
+    grafana_port: int = 3000
+
+    java_home: str = ""  # empty = discover JDK 17 (see labsupport.java)
+    ready_timeout: float = 180.0  # seconds a service may take to become ready
+
+    # Endpoint overrides; empty means "derive from host and port".
+    kafka_bootstrap: str = ""
+    cassandra_hosts: str = ""
+    prometheus_url: str = ""
+    airflow_url: str = ""
+    events_api_url: str = ""
+    grafana_url: str = ""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "LabConfig":
+        """Defaults, then ``LAB_*`` environment variables, then keyword overrides."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"LAB_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _convert(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes) -> "LabConfig":
+        return dataclasses.replace(self, **changes)
+
+    # ---- endpoints -------------------------------------------------------------------
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def cassandra_contact_points(self) -> list[str]:
+        hosts = self.cassandra_hosts or self.host
+        return [h.strip() for h in hosts.split(",") if h.strip()]
+
+    @property
+    def prometheus(self) -> str:
+        return self.prometheus_url or f"http://{self.host}:{self.prometheus_port}"
+
+    @property
+    def airflow(self) -> str:
+        return self.airflow_url or f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def events_api(self) -> str:
+        return self.events_api_url or f"http://{self.host}:{self.events_api_port}"
+
+    @property
+    def grafana(self) -> str | None:
+        """Grafana only exists in the compose stack or a real deployment."""
+        if self.grafana_url:
+            return self.grafana_url
+        return f"http://{self.host}:{self.grafana_port}" if self.backend == "compose" else None
+
+    # ---- lab home layout ---------------------------------------------------------------
+    @cached_property
+    def paths(self) -> "LabPaths":
+        return LabPaths(Path(self.home).resolve())
+
+    def endpoints(self) -> dict[str, str | None]:
+        """Every endpoint a notebook may need, for display and for `lab status`."""
+        return {
+            "kafka": self.bootstrap_servers,
+            "cassandra": ",".join(f"{h}:{self.cassandra_port}" for h in self.cassandra_contact_points),
+            "prometheus": self.prometheus,
+            "airflow": self.airflow,
+            "events_api": self.events_api,
+            "grafana": self.grafana,
+        }
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Where the lab keeps its state. Everything lives under one gitignored home."""
+
+    home: Path
+    repo: Path = field(default=REPO_ROOT)
+
+    def data(self, service: str) -> Path:
+        return self.home / "data" / service
+
+    def log(self, service: str) -> Path:
+        return self.home / "logs" / f"{service}.log"
+
+    def pidfile(self, service: str) -> Path:
+        return self.home / "run" / f"{service}.json"
+
+    def rendered(self, service: str) -> Path:
+        """Generated config files for one service (removed by `lab down`)."""
+        return self.home / "run" / service
+
+    def jars(self, component: str) -> Path:
+        return self.home / "jars" / component
+
+    @property
+    def venv(self) -> Path:
+        return self.home / "venv"
+
+    @property
+    def airflow_venv(self) -> Path:
+        return self.home / "airflow-venv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.repo / "stack"
+
+
+def _convert(f: dataclasses.Field, raw: str):
+    kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
+    try:
+        return kind(raw)
+    except ValueError:
+        from labsupport.errors import LabError
+
+        raise LabError(f"LAB_{f.name.upper()}={raw!r} is not a valid {kind.__name__}",
+                       f"unset it or give a {kind.__name__}") from None
+
+
+_config: LabConfig | None = None
+
+
+def get_config() -> LabConfig:
+    """The config set by ``set_config``, else a fresh read of the environment (cheap),
+    so a changed ``LAB_*`` variable takes effect without restarting a kernel."""
+    return _config if _config is not None else LabConfig.from_env()
+
+
+def set_config(cfg: LabConfig) -> LabConfig:
+    global _config
+    _config = cfg
+    return cfg

@@ -1,0 +1,161 @@
+"""`lab setup`: everything a fresh machine needs, installed idempotently.
+
+Each step keeps a stamp (a hash of its inputs) under the lab home and is skipped
+when nothing changed, so a second `lab setup` takes a second. The lab's own venv is
+made by the ./lab wrapper before this code can run; this module does the rest:
+Debian packages (JDK 17, Maven, Prometheus), the JVM artifacts from Maven Central,
+and Airflow's separate virtualenv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from labsupport.config import LabConfig, get_config
+from labsupport.errors import LabError, MissingTool
+
+Progress = Callable[[str], None]
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _digest(*files: Path) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _stamp_ok(stamp: Path, digest: str) -> bool:
+    return stamp.exists() and stamp.read_text().strip() == digest
+
+
+def _run_streaming(cmd: list[str], progress: Progress, label: str, keep: Callable[[str], bool],
+                   env: dict | None = None) -> None:
+    """Run a long command, echoing the lines that show progress; fail with its tail."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    tail: list[str] = []
+    assert proc.stdout
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = (tail + [line])[-15:]
+        if keep(line):
+            progress(f"  {label}: {line.strip()[:150]}")
+    if proc.wait() != 0:
+        print("\n".join(tail), file=sys.stderr)
+        raise LabError(f"{label} failed (exit {proc.returncode}): {tail[-1] if tail else ''}",
+                       "read the lines above; rerun `lab setup` once the cause is fixed")
+    progress(f"{label}: done in {time.monotonic() - started:.0f}s")
+
+
+# ---- Debian packages -------------------------------------------------------------------
+def missing_packages(cfg: LabConfig) -> list[str]:
+    from labsupport.java import find_java_home
+
+    missing = []
+    try:
+        find_java_home(cfg.java_home)
+    except MissingTool:
+        missing.append("openjdk-17-jdk-headless")
+    if not shutil.which("mvn"):
+        missing.append("maven")
+    if not (shutil.which("prometheus") or Path("/usr/bin/prometheus").exists()):
+        missing.append("prometheus")
+    return missing
+
+
+def install_packages(cfg: LabConfig, progress: Progress) -> None:
+    missing = missing_packages(cfg)
+    if not missing:
+        progress("packages: JDK 17, Maven and Prometheus present")
+        return
+    if os.geteuid() == 0:
+        prefix = []
+    elif shutil.which("sudo"):
+        prefix = ["sudo", "-n"]
+    else:
+        raise MissingTool(f"missing Debian packages: {' '.join(missing)}",
+                          f"run `sudo apt-get install -y {' '.join(missing)}` and `lab setup` again")
+    progress(f"packages: installing {' '.join(missing)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run_streaming([*prefix, "apt-get", "update", "-q"], progress, "apt-get update", lambda l: False, env)
+    # policy-rc.d keeps Debian's prometheus daemon from starting and taking port 9090.
+    _run_streaming([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+                   progress, "apt-get install", lambda l: l.startswith("Setting up"), env)
+
+
+# ---- JVM artifacts -----------------------------------------------------------------------
+JAR_COMPONENTS = ("kafka", "cassandra", "spark-kafka", "jmx-exporter")
+
+
+def resolve_jars(cfg: LabConfig, progress: Progress) -> None:
+    maven = cfg.paths.stack_dir / "maven"
+    poms = sorted(maven.rglob("pom.xml"))
+    stamp = cfg.paths.home / "jars" / ".stamp"
+    digest = _digest(*poms)
+    complete = all(any(cfg.paths.jars(c).glob("*.jar")) for c in JAR_COMPONENTS)
+    if complete and _stamp_ok(stamp, digest):
+        progress("jars: up to date")
+        return
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise MissingTool("Maven (mvn) is not installed", "run `apt-get install maven` or `lab setup` as root")
+    progress("jars: resolving Kafka, Cassandra, Spark's Kafka source and the JMX exporter with Maven "
+             "(first run downloads ~150 MB into ~/.m2)")
+    for c in JAR_COMPONENTS:  # a version bump must not leave two versions on a classpath
+        shutil.rmtree(cfg.paths.jars(c), ignore_errors=True)
+    from labsupport.java import find_java_home
+
+    env = {**os.environ, "JAVA_HOME": str(find_java_home(cfg.java_home))}
+    _run_streaming([mvn, "-B", "-ntp", "-f", str(maven / "pom.xml"), f"-DlabJars={cfg.paths.home / 'jars'}",
+                    "package"], progress, "mvn", lambda l: "Building " in l or "BUILD" in l, env)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+
+
+# ---- Airflow's virtualenv ----------------------------------------------------------------
+def uv_binary() -> str:
+    """uv is installed next to the lab's Python by the ./lab wrapper (or on PATH)."""
+    here = Path(sys.executable).parent / "uv"
+    found = str(here) if here.exists() else shutil.which("uv")
+    if not found:
+        raise MissingTool("uv is not installed", "run ./lab setup (the wrapper installs it) or `pip install uv`")
+    return found
+
+
+def install_airflow_venv(cfg: LabConfig, progress: Progress) -> None:
+    lock = cfg.paths.repo / "requirements" / "airflow.lock"
+    venv = cfg.paths.airflow_venv
+    stamp = venv / ".lab-stamp"
+    digest = _digest(lock)
+    if (venv / "bin" / "airflow").exists() and _stamp_ok(stamp, digest):
+        progress("airflow venv: up to date")
+        return
+    uv = uv_binary()
+    progress(f"airflow venv: installing Apache Airflow into {venv} (its own venv: its pins fight the lab's)")
+    if not (venv / "bin" / "python").exists():
+        _run_streaming([uv, "venv", "-q", "--python", sys.executable, str(venv)], progress, "uv venv", lambda l: False)
+    _run_streaming([uv, "pip", "sync", "--python", str(venv / "bin" / "python"), str(lock)], progress,
+                   "airflow install", lambda l: l.startswith(("Prepared", "Installed", "Resolved")))
+    stamp.write_text(digest)
+
+
+def setup(cfg: LabConfig | None = None, progress: Progress = _say) -> None:
+    cfg = cfg or get_config()
+    started = time.monotonic()
+    steps = [("Debian packages", install_packages), ("JVM artifacts", resolve_jars),
+             ("Airflow venv", install_airflow_venv)]
+    for i, (title, step) in enumerate(steps, 1):
+        progress(f"[{i}/{len(steps)}] {title}")
+        step(cfg, progress)
+    progress(f"setup complete in {time.monotonic() - started:.0f}s")

@@ -1,0 +1,29 @@
+"""The services the local backend manages, in start order."""
+
+from __future__ import annotations
+
+from labsupport.config import LabConfig, get_config
+from labsupport.errors import UnknownService
+from labsupport.services.base import Service
+from labsupport.services.cassandra import CassandraService
+from labsupport.services.kafka import KafkaService
+from labsupport.services.prometheus import PrometheusService
+
+#: start order; `down` goes in reverse
+REGISTRY: dict[str, type[Service]] = {
+    "kafka": KafkaService,
+    "cassandra": CassandraService,
+    "prometheus": PrometheusService,
+}
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def service(name: str, cfg: LabConfig | None = None) -> Service:
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        raise UnknownService(f"no service named {name!r}", f"choose one of: {', '.join(REGISTRY)}") from None
+    return cls(cfg or get_config())
