@@ -36,7 +36,7 @@ class ProcRecord:
             return False
         try:
             p = psutil.Process(self.pid)
-            return abs(p.create_time() - self.create_time) < 1.0 and p.status() != psutil.STATUS_ZOMBIE
+            return abs(p.create_time() - self.create_time) < 1.0 and _still_running(p)
         except psutil.Error:
             return False
 
@@ -64,12 +64,26 @@ def spawn(argv: list[str], pidfile: Path, log: Path, env: dict[str, str] | None 
     return rec
 
 
+def _still_running(p: psutil.Process) -> bool:
+    """True until every thread of the process has exited.
+
+    A SIGKILLed JVM's main thread turns zombie at once while its hundreds of other
+    threads are still tearing down, holding the sockets open: a zombie leader with
+    threads left in /proc/<pid>/task is not gone yet."""
+    if p.status() != psutil.STATUS_ZOMBIE:
+        return True
+    try:
+        return len(os.listdir(f"/proc/{p.pid}/task")) > 1
+    except OSError:
+        return False
+
+
 def group_members(pgid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes of a process group."""
+    """Processes of a process group that have not completely exited."""
     members = []
     for p in psutil.process_iter(["pid"]):
         try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+            if os.getpgid(p.pid) == pgid and _still_running(p):
                 members.append(p)
         except (ProcessLookupError, psutil.Error, OSError):
             continue
