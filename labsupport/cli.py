@@ -130,6 +130,17 @@ def test(ctx: typer.Context) -> None:
 
 
 @app.command()
+def bench(what: str = typer.Argument("up", help="Benchmark to run: up."),
+          runs: int = typer.Option(3, "--runs", "-n")) -> None:
+    """Measure speed goals (recorded with the machine described, not asserted)."""
+    from labsupport import bench as benchmarks
+
+    if what != "up":
+        raise LabError(f"no benchmark named {what!r}", "choose one of: up")
+    typer.echo(json.dumps(benchmarks.bench_up(runs), indent=2))
+
+
+@app.command()
 def lock() -> None:
     """Recompile requirements/*.lock from requirements/*.in (maintainers)."""
     from labsupport.install import uv_binary
