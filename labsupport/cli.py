@@ -43,16 +43,28 @@ def setup() -> None:
 
 
 @app.command()
-def up(services: Optional[List[str]] = typer.Argument(None, help="Services to start (default: all).")) -> None:
+def up(services: Optional[List[str]] = typer.Argument(None, help="Services to start (default: all)."),
+       backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")) -> None:
     """Start services and wait until each is really ready."""
-    stack.up(services or None)
+    if backend == "compose":
+        from labsupport import compose
+
+        compose.up()
+    else:
+        stack.up(services or None)
 
 
 @app.command()
 def down(services: Optional[List[str]] = typer.Argument(None),
-         purge: bool = typer.Option(False, "--purge", help="Also delete their data (irreversible).")) -> None:
+         purge: bool = typer.Option(False, "--purge", help="Also delete their data (irreversible)."),
+         backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")) -> None:
     """Stop services (their whole process groups); data is kept unless --purge."""
-    stack.down(services or None, purge=purge)
+    if backend == "compose":
+        from labsupport import compose
+
+        compose.down(purge=purge)
+    else:
+        stack.down(services or None, purge=purge)
 
 
 @app.command()

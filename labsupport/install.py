@@ -79,6 +79,20 @@ def install_packages(cfg: LabConfig, progress: Progress) -> None:
     if not missing:
         progress("packages: JDK 17, Maven and Prometheus present")
         return
+    apt_install(missing, progress)
+
+
+#: tools only the test suite needs: compose file validation without an engine
+TEST_TOOLS = {"docker-compose": "docker-compose"}
+
+
+def install_test_tools(cfg: LabConfig | None = None, progress: Progress = _say) -> None:
+    missing = [pkg for tool, pkg in TEST_TOOLS.items() if not shutil.which(tool)]
+    if missing:
+        apt_install(missing, progress)
+
+
+def apt_install(missing: list[str], progress: Progress) -> None:
     if os.geteuid() == 0:
         prefix = []
     elif shutil.which("sudo"):
