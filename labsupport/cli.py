@@ -130,9 +130,10 @@ def start(no_browser: bool = typer.Option(True, help="Don't try to open a browse
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Set everything up and run the whole test suite (extra args go to pytest)."""
-    from labsupport.install import setup as do_setup
+    from labsupport.install import install_test_tools, setup as do_setup
 
     do_setup()
+    install_test_tools()
     cfg = get_config()
     rc = subprocess.call([sys.executable, "-m", "pytest", *ctx.args], cwd=cfg.paths.repo,
                          env={**os.environ, "LAB_TEST_RUN": "1"})
