@@ -77,6 +77,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     for name, s in st.items():
         health = "healthy" if s["healthy"] else "-"
         typer.echo(f"{name:12} {s['state']:8} pid={s['pid'] or '-':<8} ports={','.join(map(str, s['ports'])):24} {health}")
+        for key, value in (s.get("extra") or {}).items():  # e.g. Airflow's generated login
+            typer.echo(f"{'':12} {key}: {value}")
     typer.echo("\nendpoints: " + ", ".join(f"{k}={v}" for k, v in get_config().endpoints().items() if v))
 
 
@@ -123,7 +125,8 @@ def start(no_browser: bool = typer.Option(True, help="Don't try to open a browse
     cfg = get_config()
     typer.echo("JupyterLab: open the URL printed below; Ctrl-C stops JupyterLab, `./lab down` the stack.")
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={cfg.host}",
-           f"--ServerApp.root_dir={cfg.paths.repo / 'notebooks'}"] + (["--no-browser"] if no_browser else [])
+           f"--ServerApp.root_dir={cfg.paths.repo / 'notebooks'}",
+           *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])] + (["--no-browser"] if no_browser else [])
     raise typer.Exit(subprocess.call(cmd))
 
 
@@ -151,6 +154,22 @@ def bench(what: str = typer.Argument("up", help="Benchmark to run: up."),
     if what != "up":
         raise LabError(f"no benchmark named {what!r}", "choose one of: up")
     typer.echo(json.dumps(benchmarks.bench_up(runs), indent=2))
+
+
+@app.command("lint-metrics")
+def lint_metrics(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check every dashboard query against the series Prometheus really has."""
+    from labsupport import lint
+
+    findings = lint.lint()
+    if as_json:
+        typer.echo(json.dumps(lint.as_dicts(findings), indent=2))
+    else:
+        for f in findings:
+            typer.echo(f.line())
+        typer.echo(f"{len(findings)} dashboard queries return no data" if findings else "every dashboard query has data")
+    if findings:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -82,8 +82,10 @@ def install_packages(cfg: LabConfig, progress: Progress) -> None:
     apt_install(missing, progress)
 
 
-#: tools only the test suite needs: compose file validation without an engine
-TEST_TOOLS = {"docker-compose": "docker-compose"}
+#: tools only the test suite needs: compose file validation without an engine, and a
+#: browser for the browser tests (playwright drives Debian's chromium: its own
+#: browser download is not reachable)
+TEST_TOOLS = {"docker-compose": "docker-compose", "chromium": "chromium"}
 
 
 def install_test_tools(cfg: LabConfig | None = None, progress: Progress = _say) -> None:

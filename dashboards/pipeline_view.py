@@ -1,0 +1,44 @@
+"""streamlab pipeline view (Streamlit): the whole pipeline on one page.
+
+Run by the lab as the `pipeline-view` service; refreshes itself every few seconds.
+The numbers come from labsupport.pipeline_stats (the same ones notebooks use).
+"""
+
+import streamlit as st
+
+from labsupport import pipeline_stats
+from labsupport.prom import PromError
+
+st.set_page_config(page_title="streamlab pipeline", layout="wide")
+st.title("streamlab pipeline")
+st.caption("events-api → Airflow → Kafka → Spark foreachBatch → Cassandra · numbers from Prometheus")
+
+
+@st.fragment(run_every=5)
+def live() -> None:
+    try:
+        s = pipeline_stats.collect()
+    except PromError as exc:
+        st.error(str(exc))
+        return
+    c = st.columns(4)
+    c[0].metric("Total events landed", f"{s.events_landed:,.0f}")
+    c[1].metric("Events/s now", f"{s.events_per_s_now:,.1f}")
+    c[2].metric("Average events/s (15 min)", f"{s.events_per_s_avg:,.1f}")
+    c[3].metric("Peak events/s (15 min)", f"{s.events_per_s_peak:,.1f}")
+
+    st.subheader("Replication health")
+    h = st.columns(4)
+    h[0].metric("Under-replicated partitions", f"{s.under_replicated:.0f}")
+    h[1].metric("Partitions under min ISR", f"{s.under_min_isr:.0f}")
+    h[2].metric("Kafka broker", "up" if s.kafka_up else "DOWN")
+    h[3].metric("Cassandra node", "up" if s.cassandra_up else "DOWN")
+
+    st.subheader("Stream")
+    t = st.columns(3)
+    t[0].metric("Stream", "running" if s.stream_up else "not running")
+    t[1].metric("Lag (event time)", f"{s.stream_lag_s:,.1f} s")
+    t[2].metric("Quarantined events", f"{s.quarantined:,.0f}")
+
+
+live()

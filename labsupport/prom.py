@@ -1,0 +1,48 @@
+"""A small Prometheus HTTP API client (instant and range queries, metric names)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from labsupport.config import LabConfig, get_config
+from labsupport.errors import LabError
+
+
+class PromError(LabError):
+    """Prometheus refused a query or could not be reached."""
+
+
+def _get(path: str, params: dict, cfg: LabConfig | None) -> dict:
+    cfg = cfg or get_config()
+    try:
+        r = httpx.get(f"{cfg.prometheus}{path}", params=params, timeout=10)
+    except httpx.HTTPError as exc:
+        raise PromError(f"Prometheus at {cfg.prometheus} unreachable ({type(exc).__name__})",
+                        "start it with `./lab up prometheus`") from None
+    body = r.json()
+    if body.get("status") != "success":
+        raise PromError(f"Prometheus rejected the query: {body.get('error', r.text)[:200]}", "fix the PromQL")
+    return body["data"]
+
+
+def query(expr: str, cfg: LabConfig | None = None) -> list[dict]:
+    """Instant vector: [{'metric': {...}, 'value': [ts, '1.5']}, ...]."""
+    return _get("/api/v1/query", {"query": expr}, cfg)["result"]
+
+
+def scalar(expr: str, cfg: LabConfig | None = None, default: float = 0.0) -> float:
+    """Sum of an instant query's values (``default`` when it has none)."""
+    result = query(expr, cfg)
+    return sum(float(s["value"][1]) for s in result) if result else default
+
+
+def query_range(expr: str, minutes: float = 15, step: float = 5, cfg: LabConfig | None = None) -> list[dict]:
+    end = time.time()
+    return _get("/api/v1/query_range", {"query": expr, "start": end - minutes * 60, "end": end, "step": step},
+                cfg)["result"]
+
+
+def metric_names(cfg: LabConfig | None = None) -> list[str]:
+    return _get("/api/v1/label/__name__/values", {}, cfg)
