@@ -92,3 +92,29 @@ def events_between(since: datetime | float, until: datetime | float,
 
 def count_between(since: datetime | float, until: datetime | float, profile: Profile = Profile()) -> int:
     return sum(profile.count_at(s) for s in _seconds(since, until))
+
+
+def window_seconds(since: datetime | float, until: datetime | float) -> range:
+    """The whole seconds a half-open window ``[since, until)`` covers."""
+    return _seconds(since, until)
+
+
+def events_page(since: datetime | float, until: datetime | float, start: tuple[int, int] | None,
+                limit: int, profile: Profile = Profile()) -> tuple[list[dict], tuple[int, int] | None]:
+    """At most ``limit`` events of ``[since, until)`` from position ``start`` = (second, index).
+
+    Returns the events and the position of the next one (None when the window is
+    exhausted). Pages are cut by position, not by time, so a burst second larger than
+    a page is split cleanly and concatenated pages equal ``events_between``."""
+    seconds = _seconds(since, until)
+    second, index = start if start is not None else (seconds.start, 0)
+    out: list[dict] = []
+    while second < seconds.stop:
+        n = profile.count_at(second)
+        while index < n:
+            if len(out) == limit:
+                return out, (second, index)
+            out.append(make_event(profile, second, index, n))
+            index += 1
+        second, index = second + 1, 0
+    return out, None

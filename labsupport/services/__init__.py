@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import UnknownService
+from labsupport.services.airflow import AirflowService
 from labsupport.services.base import Service
 from labsupport.services.cassandra import CassandraService
+from labsupport.services.events_api import EventsApiService
 from labsupport.services.kafka import KafkaService
 from labsupport.services.prometheus import PrometheusService
 
@@ -14,6 +16,8 @@ REGISTRY: dict[str, type[Service]] = {
     "kafka": KafkaService,
     "cassandra": CassandraService,
     "prometheus": PrometheusService,
+    "events-api": EventsApiService,
+    "airflow": AirflowService,
 }
 
 

@@ -23,6 +23,17 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+def http_probe(url: str, timeout: float = 3) -> str | None:
+    """Readiness of an HTTP service: None on a 200 from ``url``, else why not."""
+    import httpx
+
+    try:
+        r = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return f"HTTP {type(exc).__name__}"
+    return None if r.status_code == 200 else f"{url} answered {r.status_code}"
+
+
 class Service:
     name: str = ""
     #: True when the service keeps state in data/<name> that --purge deletes

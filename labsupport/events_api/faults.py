@@ -1,0 +1,125 @@
+"""Runtime fault switches: what a misbehaving upstream API does to its clients.
+
+One switch set per app, replaced as a whole over HTTP (``PUT /faults``). Each request
+for events asks ``decide()`` which fault, if any, it gets. Faults can be narrowed to
+requests whose window overlaps ``[scope_since, scope_until)`` so a lesson (or a test)
+breaks the runs of chosen windows while the schedule keeps running cleanly, and
+limited by ``skip``/``budget`` so e.g. exactly the first attempt sees a bad body.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+FaultKind = Literal["outage", "error", "throttle", "malformed"]
+
+
+class FaultSwitches(BaseModel):
+    error_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 500")
+    throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429 with Retry-After")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After of a 429, seconds")
+    delay_ms: int = Field(0, ge=0, description="added to every response; above the client's timeout it is a timeout")
+    malformed_rate: float = Field(0.0, ge=0, le=1, description="share of 200s with a broken body")
+    malformed_kind: Literal["json", "schema"] = Field("json", description="truncated JSON or an event missing a field")
+    outage_s: float = Field(0.0, ge=0, description="answer 503 to everything for this many seconds from now")
+    scope_since: float | None = Field(None, description="faults only hit windows overlapping [scope_since, scope_until)")
+    scope_until: float | None = None
+    skip: int = Field(0, ge=0, description="let this many in-scope requests through before faulting")
+    budget: int | None = Field(None, ge=0, description="at most this many faulty answers, then behave")
+    seed: int = 0
+    name: str | None = Field(None, description="lets DELETE /faults/rules/{name} lift just this rule")
+
+
+class _Rule:
+    """One switch set plus the counters its ``skip``/``budget`` consume."""
+
+    def __init__(self, switches: FaultSwitches) -> None:
+        self.switches = switches
+        self.outage_until = time.time() + switches.outage_s if switches.outage_s else 0.0
+        self.rng = random.Random(switches.seed)
+        self.seen = 0
+        self.faulted = 0
+
+    def in_scope(self, since: float, until: float) -> bool:
+        s = self.switches
+        lo = s.scope_since if s.scope_since is not None else float("-inf")
+        hi = s.scope_until if s.scope_until is not None else float("inf")
+        return since < hi and until > lo
+
+    def describe(self) -> dict:
+        left = max(0.0, self.outage_until - time.time())
+        return {**self.switches.model_dump(), "outage_remaining_s": round(left, 1), "faulted": self.faulted}
+
+    def decide(self) -> FaultKind | None:
+        s = self.switches
+        if time.time() < self.outage_until:
+            return "outage"
+        self.seen += 1
+        if self.seen <= s.skip or (s.budget is not None and self.faulted >= s.budget):
+            return None
+        roll = self.rng.random()
+        kind: FaultKind | None = None
+        if roll < s.error_rate:
+            kind = "error"
+        elif roll < s.error_rate + s.throttle_rate:
+            kind = "throttle"
+        elif self.rng.random() < s.malformed_rate:
+            kind = "malformed"
+        if kind:
+            self.faulted += 1
+        return kind
+
+
+class FaultState:
+    """The active rules. A request is judged by the first rule whose scope it overlaps,
+    so scoped rules (each its own window range) can be active side by side."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rules: list[_Rule] = []
+
+    def set(self, switches: FaultSwitches) -> dict:
+        """Replace every rule with this one (an all-default switch set = no faults)."""
+        with self._lock:
+            self.rules = [] if switches == FaultSwitches() else [_Rule(switches)]
+        return self.describe()
+
+    def add(self, switches: FaultSwitches) -> dict:
+        with self._lock:
+            self.rules.append(_Rule(switches))
+        return self.describe()
+
+    def remove(self, name: str) -> bool:
+        with self._lock:
+            kept = [r for r in self.rules if r.switches.name != name]
+            found, self.rules = len(kept) != len(self.rules), kept
+        return found
+
+    def describe(self) -> dict:
+        return {"rules": [r.describe() for r in self.rules]}
+
+    def _rule_for(self, since: float, until: float) -> _Rule | None:
+        return next((r for r in self.rules if r.in_scope(since, until)), None)
+
+    def decide(self, since: float, until: float) -> FaultKind | None:
+        """The fault this request gets, or None for a clean answer."""
+        with self._lock:
+            rule = self._rule_for(since, until)
+            return rule.decide() if rule else None
+
+    def delay_s(self, since: float, until: float) -> float:
+        rule = self._rule_for(since, until)
+        return rule.switches.delay_ms / 1000 if rule else 0.0
+
+    def malformed_kind(self, since: float, until: float) -> str:
+        rule = self._rule_for(since, until)
+        return rule.switches.malformed_kind if rule else "json"
+
+    def retry_after_s(self, since: float, until: float) -> int:
+        rule = self._rule_for(since, until)
+        return rule.switches.retry_after_s if rule else 1

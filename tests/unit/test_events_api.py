@@ -1,0 +1,139 @@
+"""The events API without a server: pagination, determinism, fault switches, metrics."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from labsupport import events
+from labsupport.events_api.app import create_app
+
+T0 = 1_767_225_660  # 2026-01-01T00:01:00Z: a baseline (non-burst) minute
+PROFILE = events.Profile()
+
+
+@pytest.fixture
+def client():
+    return TestClient(create_app(PROFILE))
+
+
+def fetch_all(client, since, until, limit):
+    out, cursor, pages = [], None, 0
+    while True:
+        params = {"since": since, "until": until, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        r = client.get("/events", params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        out += body["events"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if not cursor:
+            return out, pages
+
+
+def test_pages_concatenate_to_the_whole_window_in_order(client):
+    got, pages = fetch_all(client, T0, T0 + 60, limit=700)
+    expected = list(events.events_between(T0, T0 + 60, PROFILE))
+    assert len(expected) == events.count_between(T0, T0 + 60, PROFILE) > 700
+    assert pages == -(-len(expected) // 700)
+    assert got == expected
+
+
+def test_page_size_does_not_change_the_events(client):
+    a, _ = fetch_all(client, T0, T0 + 30, limit=1)
+    b, _ = fetch_all(client, T0, T0 + 30, limit=10_000)
+    assert [e["event_id"] for e in a] == [e["event_id"] for e in b]
+
+
+def test_same_window_same_ids_across_apps_and_adjacent_windows_partition():
+    one, two = TestClient(create_app(PROFILE)), TestClient(create_app(PROFILE))
+    a, _ = fetch_all(one, T0, T0 + 20, 10_000)
+    b, _ = fetch_all(two, T0, T0 + 20, 10_000)
+    assert a == b
+    left, _ = fetch_all(one, T0, T0 + 10, 10_000)
+    right, _ = fetch_all(one, T0 + 10, T0 + 20, 10_000)
+    assert left + right == a
+
+
+def test_window_is_half_open_and_times_are_utc(client):
+    got, _ = fetch_all(client, "2026-01-01T00:01:00Z", "2026-01-01T00:01:02Z", 10_000)
+    assert got and all(e["event_time"].startswith("2026-01-01T00:01:0") and e["event_time"].endswith("Z")
+                       for e in got)
+    assert {e["event_time"][:19] for e in got} == {"2026-01-01T00:01:00", "2026-01-01T00:01:01"}
+    assert set(got[0]) == set(events.FIELDS)
+
+
+def test_bad_requests_are_named(client):
+    assert client.get("/events", params={"since": "2026-01-01T00:00:00", "until": T0}).status_code == 422
+    assert client.get("/events", params={"since": T0 + 5, "until": T0}).status_code == 422
+    r = client.get("/events", params={"since": T0, "until": T0 + 5, "cursor": f"{T0 + 99}.0"})
+    assert r.status_code == 422 and "outside the window" in r.text
+
+
+def test_error_rate_gives_500s_at_about_that_rate(client):
+    client.put("/faults", json={"error_rate": 0.5, "seed": 1})
+    codes = [client.get("/events", params={"since": T0, "until": T0 + 1}).status_code for _ in range(200)]
+    assert set(codes) == {200, 500} and 70 < codes.count(500) < 130
+
+
+def test_throttle_sends_retry_after(client):
+    client.put("/faults", json={"throttle_rate": 1.0, "retry_after_s": 7})
+    r = client.get("/events", params={"since": T0, "until": T0 + 1})
+    assert r.status_code == 429 and r.headers["Retry-After"] == "7"
+
+
+def test_malformed_json_and_schema(client):
+    client.put("/faults", json={"malformed_rate": 1.0, "malformed_kind": "json"})
+    r = client.get("/events", params={"since": T0, "until": T0 + 1})
+    with pytest.raises(ValueError):
+        r.json()
+    client.put("/faults", json={"malformed_rate": 1.0, "malformed_kind": "schema"})
+    body = client.get("/events", params={"since": T0, "until": T0 + 1}).json()
+    assert "source_id" not in body["events"][-1] and "source_id" in body["events"][0]
+
+
+def test_outage_then_recovery_and_clear(client):
+    client.put("/faults", json={"outage_s": 60})
+    assert client.get("/events", params={"since": T0, "until": T0 + 1}).status_code == 503
+    assert client.get("/faults").json()["rules"][0]["outage_remaining_s"] > 50
+    client.delete("/faults")
+    assert client.get("/events", params={"since": T0, "until": T0 + 1}).status_code == 200
+
+
+def test_scope_skip_budget_and_named_rules(client):
+    client.post("/faults/rules", json={"name": "late", "error_rate": 1.0, "scope_since": T0 + 60,
+                                       "scope_until": T0 + 120, "skip": 1, "budget": 2})
+    assert client.get("/events", params={"since": T0, "until": T0 + 60}).status_code == 200  # out of scope
+    codes = [client.get("/events", params={"since": T0 + 60, "until": T0 + 61}).status_code for _ in range(5)]
+    assert codes == [200, 500, 500, 200, 200]
+    assert client.delete("/faults/rules/late").status_code == 200
+    assert client.delete("/faults/rules/late").status_code == 404
+
+
+def test_delay_is_applied(client):
+    import time
+
+    client.put("/faults", json={"delay_ms": 300})
+    t = time.perf_counter()
+    client.get("/events", params={"since": T0, "until": T0 + 1})
+    assert time.perf_counter() - t >= 0.3
+
+
+def test_profile_is_configurable_and_count_follows_it(client):
+    client.put("/profile", json={"rate": 5, "burst_every": 0})
+    assert client.get("/count", params={"since": T0, "until": T0 + 10}).json()["count"] == 50
+    got, _ = fetch_all(client, T0, T0 + 10, 10_000)
+    assert len(got) == 50
+
+
+def test_metrics_count_requests_errors_and_events(client):
+    client.get("/events", params={"since": T0, "until": T0 + 2})
+    client.put("/faults", json={"error_rate": 1.0})
+    client.get("/events", params={"since": T0, "until": T0 + 2})
+    text = client.get("/metrics").text
+    n = events.count_between(T0, T0 + 2, PROFILE)
+    assert f"events_api_events_served_total {float(n)}" in text
+    assert 'events_api_errors_total{kind="error"} 1.0' in text
+    assert 'events_api_requests_total{route="/events",status="500"} 1.0' in text
+
+
+def test_openapi_is_served(client):
+    assert "/events" in client.get("/openapi.json").json()["paths"]
