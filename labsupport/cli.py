@@ -130,6 +130,33 @@ def start(no_browser: bool = typer.Option(True, help="Don't try to open a browse
     raise typer.Exit(subprocess.call(cmd))
 
 
+@app.command()
+def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no offset (2026-11-25T07:00)."),
+          until: str = typer.Option(..., "--until", help="ISO time, exclusive."),
+          keyspace: str = typer.Option("streamlab", "--keyspace"),
+          seed: str = typer.Option("streamlab", "--seed", help="The events profile's seed."),
+          rate: float = typer.Option(50.0, "--rate", help="The events profile's base rate (events/s)."),
+          as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Exactly-once report for a time range: produced, landed, missing, duplicated, quarantined."""
+    from datetime import datetime
+
+    from labsupport.audit import audit as run_audit
+    from labsupport.errors import LabError
+    from labsupport.events import Profile
+
+    try:
+        start, end = datetime.fromisoformat(since), datetime.fromisoformat(until)
+    except ValueError as exc:
+        raise LabError(f"not an ISO time: {exc}", "write e.g. --since 2026-11-25T07:00 --until 2026-11-25T08:00")
+    report = run_audit(start, end, Profile(rate=rate, seed=seed), keyspace=keyspace).as_dict()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for key in ("produced", "landed", "missing", "duplicated", "quarantined", "unexpected"):
+        typer.echo(f"{key:12} {report[key]}")
+    typer.echo("clean" if report["clean"] else "NOT clean: events missing or counted twice")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Set everything up and run the whole test suite (extra args go to pytest)."""
@@ -170,6 +197,44 @@ def lint_metrics(as_json: bool = typer.Option(False, "--json")) -> None:
         typer.echo(f"{len(findings)} dashboard queries return no data" if findings else "every dashboard query has data")
     if findings:
         raise typer.Exit(1)
+
+
+@app.command()
+def notebooks(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized runs (default) or full-size."),
+              only: Optional[List[str]] = typer.Argument(None, help="Notebook name prefixes, e.g. 02 03.")) -> None:
+    """Run the lesson notebooks in order with papermill (what the notebook tests do)."""
+    from labsupport import notebook_runner
+
+    for path in notebook_runner.lessons():
+        if only and not any(path.name.startswith(o) for o in only):
+            continue
+        typer.echo(f"{path.name}: running ({'fast' if fast else 'full'} mode)")
+        out, took = notebook_runner.run(path, fast=fast)
+        typer.echo(f"{path.name}: ok in {took:.0f}s → {out}")
+
+
+workshop_app = typer.Typer(help="Workshop material generated from the notebooks.", no_args_is_help=True)
+app.add_typer(workshop_app, name="workshop")
+
+
+@workshop_app.command("build")
+def workshop_build(dest: str = typer.Argument("build/exercises")) -> None:
+    """Write student versions (solutions stripped) of every lesson into DEST."""
+    from pathlib import Path
+
+    from labsupport import workshop
+
+    for path in workshop.build(Path(dest)):
+        typer.echo(f"wrote {path}")
+
+
+@workshop_app.command("branches")
+def workshop_branches() -> None:
+    """(Re)create branches workshop/solutions (as is) and workshop/exercises (stripped) from HEAD."""
+    from labsupport import workshop
+
+    workshop.branches()
+    typer.echo("branches workshop/solutions and workshop/exercises updated")
 
 
 @app.command()

@@ -59,15 +59,7 @@ class LabConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "LabConfig":
         """Defaults, then ``LAB_*`` environment variables, then keyword overrides."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for f in fields(cls):
-            raw = environ.get(f"LAB_{f.name.upper()}")
-            if raw is None:
-                continue
-            values[f.name] = _convert(f, raw)
-        values.update(overrides)
-        return cls(**values)
+        return cls(**{**env_values(cls, "LAB_", environ), **overrides})
 
     def replace(self, **changes) -> "LabConfig":
         return dataclasses.replace(self, **changes)
@@ -158,15 +150,39 @@ class LabPaths:
         return self.repo / "stack"
 
 
-def _convert(f: dataclasses.Field, raw: str):
-    kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
-    try:
-        return kind(raw)
-    except ValueError:
-        from labsupport.errors import LabError
+_KINDS = {"int": int, "float": float, "bool": bool, "str": str, "Path": Path}
 
-        raise LabError(f"LAB_{f.name.upper()}={raw!r} is not a valid {kind.__name__}",
-                       f"unset it or give a {kind.__name__}") from None
+
+def env_values(cls, prefix: str, environ: dict[str, str] | None = None, error=None) -> dict:
+    """Field values of dataclass ``cls`` given as ``<prefix><FIELD>`` environment variables,
+    converted to the field's type; a value that does not convert raises ``error``
+    (a LabError subclass) naming the variable and the remedy."""
+    from labsupport.errors import LabError
+
+    environ = os.environ if environ is None else environ
+    error = error or LabError
+    values = {}
+    for f in fields(cls):
+        raw = environ.get(f"{prefix}{f.name.upper()}")
+        if raw is None:
+            continue
+        kind = f.type if isinstance(f.type, type) else _KINDS.get(str(f.type), str)
+        try:
+            values[f.name] = _convert(kind, raw)
+        except ValueError:
+            raise error(f"{prefix}{f.name.upper()}={raw!r} is not a valid {kind.__name__}",
+                        f"unset it or give a {kind.__name__}") from None
+    return values
+
+
+def _convert(kind: type, raw: str):
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(raw)
+    return kind(raw)
 
 
 _config: LabConfig | None = None

@@ -9,7 +9,9 @@ from labsupport.services.base import Service
 from labsupport.services.cassandra import CassandraService
 from labsupport.services.events_api import EventsApiService
 from labsupport.services.kafka import KafkaService
+from labsupport.services.pipeline_view import PipelineViewService
 from labsupport.services.prometheus import PrometheusService
+from labsupport.services.stream import StreamService
 
 #: start order; `down` goes in reverse
 REGISTRY: dict[str, type[Service]] = {
@@ -18,6 +20,8 @@ REGISTRY: dict[str, type[Service]] = {
     "prometheus": PrometheusService,
     "events-api": EventsApiService,
     "airflow": AirflowService,
+    "stream": StreamService,
+    "pipeline-view": PipelineViewService,
 }
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import httpx
-
-from labsupport.services.base import Service
+from labsupport.services.base import Service, http_probe
 
 
 class PipelineViewService(Service):
@@ -38,8 +36,4 @@ class PipelineViewService(Service):
         return f"http://{self.cfg.host}:{self.cfg.pipeline_view_port}"
 
     def probe(self) -> str | None:
-        try:
-            r = httpx.get(f"{self.url}/_stcore/health", timeout=3)
-        except httpx.HTTPError as exc:
-            return f"HTTP {type(exc).__name__}"
-        return None if r.status_code == 200 else f"health {r.status_code}"
+        return http_probe(f"{self.url}/_stcore/health")

@@ -1,0 +1,127 @@
+"""The exactly-once audit: what was produced for a time range against what Cassandra holds.
+
+Events are a pure function of time (labsupport.events), so the audit recomputes the ids
+produced for ``[since, until)`` and looks each up in ``events_by_bucket``:
+
+* ``missing``    produced, but no row (lost: e.g. a wiped checkpoint restarted at latest)
+* ``duplicated`` the per-minute aggregate counts more events than there are distinct rows
+                 (a batch counted twice: e.g. a wiped checkpoint re-read from earliest)
+* ``quarantined`` records the stream refused, received in the range
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from labsupport.config import LabConfig, get_config
+from labsupport.events import Profile, events_between
+from labsupport.stream.keys import buckets_between, days_between
+from labsupport.stream.settings import StreamSettings
+
+
+@dataclass
+class AuditReport:
+    since: str
+    until: str
+    produced: int
+    landed: int
+    missing: int
+    duplicated: int
+    quarantined: int
+    unexpected: int = 0        # rows in the range that the profile did not produce
+    aggregate: int = 0         # events counted by events_per_minute (minute-aligned window)
+    distinct_rows: int = 0     # distinct rows in that same minute-aligned window
+    under_counted: int = 0     # aggregate below the distinct rows (a batch not counted)
+    latency_ms: dict = field(default_factory=dict)  # event_time -> written_at of landed rows
+
+    @property
+    def clean(self) -> bool:
+        return self.missing == 0 and self.duplicated == 0 and self.under_counted == 0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "clean": self.clean}
+
+
+def _utc(ts: datetime | float) -> datetime:
+    """A datetime in UTC (naive ones are taken as UTC; numbers are epoch seconds)."""
+    if isinstance(ts, (int, float)):
+        return datetime.fromtimestamp(ts, timezone.utc)
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _minute_floor(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[idx]
+
+
+def rows_between(session, keyspace: str, since: datetime, until: datetime, width: str, shards: int) -> dict:
+    """{event_id: latency ms} of the rows with since <= event_time < until."""
+    stmt = session.prepare(f"SELECT event_id, event_time, written_at FROM {keyspace}.events_by_bucket "
+                           "WHERE bucket = ? AND shard = ? AND event_time >= ? AND event_time < ?")
+    out = {}
+    for bucket in buckets_between(since, until, width):
+        for shard in range(shards):
+            for row in session.execute(stmt, (bucket, shard, since, until)):
+                lat = (row.written_at - row.event_time).total_seconds() * 1000 if row.written_at else None
+                out[row.event_id] = lat
+    return out
+
+
+def aggregate_between(session, keyspace: str, since: datetime, until: datetime) -> int:
+    stmt = session.prepare(f"SELECT events FROM {keyspace}.events_per_minute "
+                           "WHERE day = ? AND minute >= ? AND minute < ?")
+    return sum(r.events for d in days_between(since, until) for r in session.execute(stmt, (d, since, until)))
+
+
+def quarantined_between(session, keyspace: str, since: datetime, until: datetime, topic: str | None = None) -> int:
+    stmt = session.prepare(f"SELECT topic FROM {keyspace}.quarantine WHERE day = ? AND received_at >= ? "
+                           "AND received_at < ?")
+    return sum(1 for d in days_between(since, until) for r in session.execute(stmt, (d, since, until))
+               if topic is None or r.topic == topic)
+
+
+def audit(since: datetime | float, until: datetime | float, profile: Profile = Profile(), keyspace: str = "streamlab",
+          settings: StreamSettings | None = None, topic: str | None = None,
+          cfg: LabConfig | None = None, session=None) -> AuditReport:
+    """Compare the events ``profile`` produced in [since, until) with Cassandra."""
+    from labsupport import schema
+
+    cfg = cfg or get_config()
+    settings = settings or StreamSettings.from_env(keyspace=keyspace)
+    since, until = _utc(since), _utc(until)
+    own = session is None
+    cluster = None
+    if own:
+        cluster, session = schema.connect(cfg)
+    try:
+        schema.ensure(cfg, keyspace, session=session)  # an audit before the first run reports zeros
+        produced = {e["event_id"] for e in events_between(since, until, profile)}
+        rows = rows_between(session, keyspace, since, until, settings.bucket_width, settings.shards)
+        # the aggregate is per minute: compare it with distinct rows of the same whole minutes
+        m_since = _minute_floor(since)
+        m_until = _minute_floor(until) + (timedelta(minutes=1) if until != _minute_floor(until) else timedelta())
+        window_rows = rows_between(session, keyspace, m_since, m_until, settings.bucket_width, settings.shards)
+        agg = aggregate_between(session, keyspace, m_since, m_until)
+        landed = produced & rows.keys()
+        lat = sorted(v for k, v in rows.items() if k in landed and v is not None)
+        return AuditReport(
+            since=since.isoformat(), until=until.isoformat(),
+            produced=len(produced), landed=len(landed), missing=len(produced - rows.keys()),
+            duplicated=max(agg - len(window_rows), 0),
+            quarantined=quarantined_between(session, keyspace, since, until, topic),
+            unexpected=len(rows.keys() - produced), aggregate=agg, distinct_rows=len(window_rows),
+            under_counted=max(len(window_rows) - agg, 0),
+            latency_ms={"p50": round(_percentile(lat, 0.5), 1), "p99": round(_percentile(lat, 0.99), 1)}
+            if lat else {})
+    finally:
+        if own and cluster is not None:
+            cluster.shutdown()

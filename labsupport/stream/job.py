@@ -1,0 +1,209 @@
+"""The streaming job: Kafka → parse/validate in the JVM → foreachBatch → Cassandra.
+
+One module, two ways to run it:
+
+    python -m labsupport.stream             # the managed service `stream` (killable)
+
+    from labsupport.stream.job import StreamJob
+    job = StreamJob(settings=StreamSettings(trigger="availableNow"))
+    job.start(); job.query.awaitTermination(); job.stop()   # in a notebook
+
+Recovery lives in the checkpoint: Spark records a batch's offsets before running it and
+commits it after ``write_batch`` returns, so a crash in between replays the same batch
+id over the same offsets — which the idempotent sink absorbs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from labsupport.config import LabConfig, get_config
+from labsupport.errors import LabError, MissingTool
+from labsupport.stream.metrics import StreamMetrics
+from labsupport.stream.settings import StreamSettings
+
+log = logging.getLogger("labsupport.stream")
+
+
+class StreamFailed(LabError):
+    """The streaming query stopped with an error."""
+
+
+def spark_jars(cfg: LabConfig) -> list[str]:
+    """The Kafka source's four jars, from the lab home (never resolved over the network)."""
+    jars = sorted(str(p) for p in cfg.paths.jars("spark-kafka").glob("*.jar"))
+    if not any("spark-sql-kafka" in j for j in jars):
+        raise MissingTool(f"the Spark Kafka source jars are missing from {cfg.paths.jars('spark-kafka')}",
+                          "run `lab setup` (resolves them with Maven)")
+    return jars
+
+
+def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-stream"):
+    """A local[2] session with the Kafka source, UTC, Arrow hand-over and Prometheus metrics."""
+    from pyspark.sql import SparkSession
+
+    from labsupport.java import find_java_home
+
+    cfg = cfg or get_config()
+    os.environ["JAVA_HOME"] = str(find_java_home(cfg.java_home))
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers must find pyarrow: the lab venv
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    os.environ.setdefault("SPARK_LOCAL_IP", cfg.host)
+    conf = {
+        "spark.master": "local[2]",
+        "spark.app.name": app_name,
+        "spark.driver.memory": "1g",
+        "spark.driver.host": cfg.host,
+        "spark.driver.bindAddress": cfg.host,
+        "spark.jars": ",".join(spark_jars(cfg)),
+        "spark.sql.shuffle.partitions": "2",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.port": str(cfg.spark_ui_port),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.port.maxRetries": "0",  # a taken UI port is an error, not a silent move to +1
+        "spark.ui.prometheus.enabled": "true",
+        "spark.sql.streaming.metricsEnabled": "true",
+        "spark.metrics.namespace": "streamlab",
+        "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+        "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
+        "spark.local.dir": str(cfg.paths.home / "spark-tmp"),
+    }
+    builder = SparkSession.builder
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def read_checkpoint_id(checkpoint: Path) -> str:
+    """The query id Spark stores in ``<checkpoint>/metadata``: stable across restarts on
+    the same checkpoint, new for a fresh one — exactly the identity the guard needs."""
+    return json.loads((checkpoint / "metadata").read_text().splitlines()[0])["id"]
+
+
+def batch_frame(df):
+    """A micro-batch as a pandas frame, handed over with Arrow (column-wise, ~10x
+    cheaper than ``collect()``).
+
+    foreachBatch runs on a py4j callback thread where no SparkSession may be active:
+    Spark 4.2 then builds the plan with a null session and fails with an intermittent
+    NullPointerException in SparkPlan.sparkContext (seen here), so set it first."""
+    jss = df.sparkSession._jsparkSession
+    df.sparkSession._jvm.org.apache.spark.sql.SparkSession.setActiveSession(jss)
+    return df.toPandas()
+
+
+class StreamJob:
+    def __init__(self, cfg: LabConfig | None = None, settings: StreamSettings | None = None,
+                 metrics: StreamMetrics | None = None, spark=None):
+        from labsupport.stream.sink import CassandraSink
+
+        self.cfg = cfg or get_config()
+        self.settings = settings or StreamSettings.from_env()
+        self.metrics = metrics or StreamMetrics(self.settings.query_name, self.settings.count_before_write)
+        self.checkpoint = self.settings.checkpoint_dir(self.cfg)
+        self._spark = spark
+        self._cp_id: str | None = None
+        self.sink = CassandraSink(self.cfg, self.settings, self.metrics, self.checkpoint_id)
+        self.query = None
+        self.listener = None
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            self._spark = spark_session(self.cfg)
+        return self._spark
+
+    def checkpoint_id(self) -> str:
+        if self._cp_id is None:
+            self._cp_id = read_checkpoint_id(self.checkpoint)
+        return self._cp_id
+
+    # ---- the query -----------------------------------------------------------------------
+    def source(self):
+        s = self.settings
+        return (self.spark.readStream.format("kafka")
+                .option("kafka.bootstrap.servers", self.cfg.bootstrap_servers)
+                .option("subscribe", s.topic)
+                .option("startingOffsets", s.starting_offsets)
+                .option("maxOffsetsPerTrigger", str(s.max_offsets_per_trigger))
+                # retention deleting unread data is reported in the log, not fatal
+                .option("failOnDataLoss", "false")
+                .load())
+
+    def write_batch(self, df, batch_id: int) -> None:
+        """foreachBatch: hand the parsed batch to Python with Arrow, write it, then count it."""
+        t0 = time.monotonic()
+        pdf = batch_frame(df)
+        if not len(pdf):
+            return
+        t1 = time.monotonic()
+        result = self.sink.write_batch(pdf, batch_id)
+        log.info("batch %(batch_id)s: %(rows)s rows, %(quarantined)s quarantined, replayed=%(replayed)s, "
+                 "hand-over %(handover).2fs, write %(write).2fs",
+                 {**result, "handover": t1 - t0, "write": time.monotonic() - t1})
+
+    def start(self):
+        from labsupport.stream.offsets import OffsetCommitter
+        from labsupport.stream.validation import parse
+
+        s = self.settings
+        self.checkpoint.mkdir(parents=True, exist_ok=True)
+        self._cp_id = None
+        if self.listener is None:
+            self.listener = OffsetCommitter(self.cfg.bootstrap_servers, s.group_id, s.query_name)
+            self.listener.on_idle = lambda _e: self.metrics.query_idle.labels(s.query_name).set(1)
+            self.spark.streams.addListener(self.listener)
+        writer = (parse(self.source(), s).writeStream.queryName(s.query_name)
+                  .option("checkpointLocation", str(self.checkpoint))
+                  .foreachBatch(self.write_batch))
+        if s.trigger == "availableNow":
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=s.trigger)
+        self.query = writer.start()
+        self.metrics.query_active.labels(s.query_name).set(1)
+        return self.query
+
+    def stop(self) -> None:
+        if self.query is not None and self.query.isActive:
+            self.query.stop()
+        self.metrics.query_active.labels(self.settings.query_name).set(0)
+        if self.listener is not None and self._spark is not None:
+            self._spark.streams.removeListener(self.listener)
+            self.listener.close()
+            self.listener = None
+        self.sink.close()
+
+    def run_forever(self, should_stop=lambda: False, restart_delay: float = 3.0) -> None:
+        """The service's loop: a failed query is logged, counted and restarted from its
+        checkpoint (which replays the failed batch), until ``should_stop()``."""
+        q = self.settings.query_name
+        self.start()
+        while not should_stop():
+            try:
+                finished = self.query.awaitTermination(1)
+            except Exception:  # pyspark raises StreamingQueryException for a failed query
+                finished = True
+            if finished:
+                err = self.query.exception()
+                if err is None:
+                    log.info("query %s finished", q)
+                    return
+                self.metrics.query_active.labels(q).set(0)
+                self.metrics.query_restarts.labels(q).inc()
+                log.error("query %s failed, restarting from its checkpoint in %.0fs: %s", q, restart_delay,
+                          str(err).splitlines()[0][:300])
+                deadline = time.monotonic() + restart_delay
+                while time.monotonic() < deadline and not should_stop():
+                    time.sleep(0.2)
+                if not should_stop():
+                    self.start()
+        self.stop()

@@ -1,0 +1,96 @@
+"""Everything one run of the stream job can vary, in one frozen object.
+
+The failure-mode switches are fields here (``checkpoint``, ``starting_offsets``,
+``count_before_write``): the broken and the fixed pipeline are the same code with a
+different parameter. The managed service reads them from ``LAB_STREAM_*`` variables,
+so ``lab up stream`` and a notebook's ``run(StreamSettings(...))`` run the same job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from labsupport.config import LabConfig, env_values
+from labsupport.errors import LabError
+
+BUCKET_FORMATS = {  # width -> (Spark datetime pattern, Python strftime)
+    "day": ("yyyy-MM-dd", "%Y-%m-%d"),
+    "hour": ("yyyy-MM-dd'T'HH", "%Y-%m-%dT%H"),
+    "minute": ("yyyy-MM-dd'T'HH:mm", "%Y-%m-%dT%H:%M"),
+}
+CONSISTENCY_LEVELS = ("ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL")
+
+
+class BadStreamSetting(LabError):
+    """A LAB_STREAM_* value or a StreamSettings field that cannot work."""
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    topic: str = "events"
+    keyspace: str = "streamlab"
+    query_name: str = "events_to_cassandra"
+    #: "persistent" = <lab home>/checkpoints/<query>, "ephemeral" = a folder a simulated
+    #: container restart wipes (failure mode 1), or an explicit path
+    checkpoint: str = "persistent"
+    #: only used when the checkpoint is empty; afterwards the checkpoint decides
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int = 20000
+    trigger: str = "2 seconds"
+    #: failure mode 2: True increments rows_written_total BEFORE Cassandra confirmed
+    count_before_write: bool = False
+    consistency: str = "LOCAL_QUORUM"
+    bucket_width: str = "hour"
+    shards: int = 4
+    write_by_source: bool = True
+    max_payload_bytes: int = 4096
+    max_future_seconds: int = 300
+    max_past_seconds: int = 7 * 24 * 3600
+    batch_rows: int = 20  # rows per UNLOGGED batch (one partition each)
+    concurrency: int = 32
+    #: how long one micro-batch keeps retrying a failing Cassandra before the query fails
+    write_retry_seconds: float = 20.0
+    group_id: str = "streamlab-stream"
+
+    def __post_init__(self):
+        if self.bucket_width not in BUCKET_FORMATS:
+            raise BadStreamSetting(f"bucket width {self.bucket_width!r} is unknown",
+                                   f"choose one of {', '.join(BUCKET_FORMATS)}")
+        if self.consistency.upper() not in CONSISTENCY_LEVELS:
+            raise BadStreamSetting(f"consistency {self.consistency!r} is unknown",
+                                   f"choose one of {', '.join(CONSISTENCY_LEVELS)}")
+        if self.starting_offsets not in ("earliest", "latest") and not self.starting_offsets.startswith("{"):
+            raise BadStreamSetting(f"startingOffsets {self.starting_offsets!r} is not earliest, latest or JSON",
+                                   "use earliest or latest")
+        if self.shards < 1:
+            raise BadStreamSetting(f"shards={self.shards} must be at least 1", "use 1 (no sharding) or more")
+
+    # ---- environment round trip (how the service passes them to its process) ----------
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "StreamSettings":
+        return cls(**{**env_values(cls, "LAB_STREAM_", environ, BadStreamSetting), **overrides})
+
+    def to_env(self) -> dict[str, str]:
+        return {f"LAB_STREAM_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes) -> "StreamSettings":
+        return dataclasses.replace(self, **changes)
+
+    # ---- where the checkpoint lives ----------------------------------------------------
+    def checkpoint_dir(self, cfg: LabConfig) -> Path:
+        if self.checkpoint == "persistent":
+            return cfg.paths.checkpoints / self.query_name
+        if self.checkpoint == "ephemeral":
+            return ephemeral_root(cfg) / self.query_name
+        return Path(self.checkpoint)
+
+
+def ephemeral_root(cfg: LabConfig) -> Path:
+    """The container's /tmp of failure mode 1: under the system temp dir, one per lab home
+    (so two labs on one machine never share it). A simulated restart deletes it."""
+    tag = hashlib.blake2b(str(cfg.paths.home).encode(), digest_size=4).hexdigest()
+    return Path(tempfile.gettempdir()) / f"streamlab-ephemeral-{tag}"

@@ -1,0 +1,205 @@
+"""Write one micro-batch to Cassandra with cassandra-driver, so a replay changes nothing.
+
+* events: ``INSERT`` keyed by the event's own primary key — a replayed batch upserts the
+  same rows. Rows are grouped by partition into UNLOGGED batches (one partition each:
+  a single mutation for Cassandra, not a distributed transaction) and sent with
+  ``execute_concurrent`` so many requests are in flight at once.
+* the per-minute aggregate: one row per (minute, checkpoint id, batch id), so a batch
+  Spark replays after a crash overwrites its own row instead of adding to a counter.
+* ``committed_batches`` is written last. A batch found there was fully committed before;
+  its metrics are not counted again.
+* a failing Cassandra is retried for ``write_retry_seconds`` (each attempt counted in
+  ``write_failures_total`` and logged), then the batch raises and the query fails: the
+  caller restarts it from the checkpoint, which replays this very batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from typing import Callable
+
+from labsupport.config import LabConfig
+from labsupport.stream.metrics import StreamMetrics
+from labsupport.stream.settings import StreamSettings
+
+log = logging.getLogger("labsupport.stream")
+
+INSERT_BY_BUCKET = ("INSERT INTO {ks}.events_by_bucket (bucket, shard, event_time, event_id, source_id, event_type, "
+                    "value, payload, kafka_partition, kafka_offset, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_BY_SOURCE = ("INSERT INTO {ks}.events_by_source (source_id, day, event_time, event_id, event_type, value) "
+                    "VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_QUARANTINE = ("INSERT INTO {ks}.quarantine (day, received_at, id, topic, kafka_partition, kafka_offset, "
+                     "reason, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_MINUTE = ("INSERT INTO {ks}.events_per_minute (day, minute, checkpoint_id, batch_id, events) "
+                 "VALUES (?, ?, ?, ?, ?)")
+INSERT_COMMITTED = ("INSERT INTO {ks}.committed_batches (checkpoint_id, batch_id, query_name, topic, rows_written, "
+                    "quarantined, end_offsets, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+SELECT_COMMITTED = "SELECT batch_id FROM {ks}.committed_batches WHERE checkpoint_id = ? AND batch_id = ?"
+
+MAX_RAW_STORED = 16384  # quarantine keeps the raw record, truncated beyond this
+
+
+def chunked(rows: list, size: int) -> list[list]:
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def group_by_partition(rows: list[tuple], key: Callable[[tuple], tuple], size: int) -> list[list[tuple]]:
+    """Rows of the same partition together, in chunks of at most ``size``: each chunk
+    becomes one UNLOGGED batch that touches a single partition."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for row in rows:
+        groups[key(row)].append(row)
+    return [chunk for part in groups.values() for chunk in chunked(part, size)]
+
+
+def minute_counts(event_ms: list[int]) -> dict[int, int]:
+    """Events per event-time minute (keys are the minute's epoch ms)."""
+    counts: dict[int, int] = defaultdict(int)
+    for ms in event_ms:
+        counts[ms - ms % 60000] += 1
+    return dict(counts)
+
+
+def _day(ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+
+
+class CassandraSink:
+    """Holds one cassandra-driver session for the life of the query (reconnects by itself)."""
+
+    def __init__(self, cfg: LabConfig, settings: StreamSettings, metrics: StreamMetrics,
+                 checkpoint_id: Callable[[], str]):
+        self.cfg, self.settings, self.metrics = cfg, settings, metrics
+        self.checkpoint_id = checkpoint_id
+        self._cluster = self._session = None
+        self._stmts: dict[str, object] = {}
+
+    # ---- connection ----------------------------------------------------------------------
+    def session(self):
+        if self._session is None:
+            from cassandra import ConsistencyLevel
+            from cassandra.cluster import Cluster
+            from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+
+            from labsupport import schema
+
+            cluster = Cluster(self.cfg.cassandra_contact_points, port=self.cfg.cassandra_port,
+                              reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0),
+                              load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+                              connect_timeout=5, control_connection_timeout=5, protocol_version=5)
+            try:
+                session = cluster.connect()
+                schema.ensure(self.cfg, self.settings.keyspace, session=session)
+                cl = getattr(ConsistencyLevel, self.settings.consistency.upper())
+                ks = self.settings.keyspace
+                for name, cql in (("bucket", INSERT_BY_BUCKET), ("source", INSERT_BY_SOURCE),
+                                  ("quarantine", INSERT_QUARANTINE), ("minute", INSERT_MINUTE),
+                                  ("committed", INSERT_COMMITTED), ("is_committed", SELECT_COMMITTED)):
+                    stmt = session.prepare(cql.format(ks=ks))
+                    stmt.consistency_level = cl
+                    self._stmts[name] = stmt
+            except Exception:
+                cluster.shutdown()
+                raise
+            self._cluster, self._session, self._cl = cluster, session, cl
+        return self._session
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.shutdown()
+        self._cluster = self._session = None
+
+    # ---- one micro-batch -------------------------------------------------------------------
+    def write_batch(self, pdf, batch_id: int) -> dict:
+        """Write a parsed batch (pandas, from ``toPandas``); returns what was written."""
+        started = time.monotonic()
+        good = pdf[pdf["reason"].isna()]
+        bad = pdf[pdf["reason"].notna()]
+        events = _event_rows(good)
+        quarantine = _quarantine_rows(bad)
+        reasons = bad["reason"].value_counts().to_dict() if len(bad) else {}
+        self.metrics.before_write(len(events))
+        deadline = time.monotonic() + self.settings.write_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                fresh = self._write(batch_id, events, quarantine, pdf)
+                break
+            except Exception as exc:
+                self.metrics.write_failures.labels(self.metrics.query).inc()
+                left = deadline - time.monotonic()
+                log.warning("batch %s: Cassandra write failed (attempt %d, %s: %s)%s", batch_id, attempt,
+                            type(exc).__name__, str(exc)[:200],
+                            f"; retrying for {left:.0f}s more" if left > 0 else "; giving up, the query fails")
+                if left <= 0:
+                    raise
+                time.sleep(min(2.0, 0.25 * 2 ** attempt, max(left, 0.1)))
+        newest = max((e[2] for e in events), default=None)
+        if fresh:
+            self.metrics.after_write(batch_id, len(events), reasons, newest, time.monotonic() - started)
+        return {"batch_id": batch_id, "rows": len(events), "quarantined": len(quarantine), "replayed": not fresh,
+                "attempts": attempt}
+
+    def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> bool:
+        """All writes of one batch; False when the guard says it was committed before."""
+        from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+        from cassandra.query import BatchStatement, BatchType
+
+        session, st, s = self.session(), self._stmts, self.settings
+        cp = self.checkpoint_id()
+        if session.execute(st["is_committed"], (cp, batch_id)).one() is not None:
+            log.info("batch %s of checkpoint %s was committed before: not counted again", batch_id, cp)
+            return False
+        now_ms = int(time.time() * 1000)
+        statements = []
+        # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
+        for chunk in group_by_partition(events, lambda e: (e[0], e[1]), s.batch_rows):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._cl)
+            for e in chunk:
+                batch.add(st["bucket"], (*e[:10], now_ms))
+            statements.append((batch, ()))
+        if s.write_by_source:
+            for chunk in group_by_partition(events, lambda e: (e[4], e[10]), s.batch_rows):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._cl)
+                for e in chunk:
+                    batch.add(st["source"], (e[4], e[10], e[2], e[3], e[5], e[6]))
+                statements.append((batch, ()))
+        if statements:
+            execute_concurrent(session, statements, concurrency=s.concurrency, raise_on_first_error=True)
+        if quarantine:
+            execute_concurrent_with_args(session, st["quarantine"], quarantine, concurrency=s.concurrency,
+                                         raise_on_first_error=True)
+        minutes = [(_day(m), m, cp, batch_id, n) for m, n in minute_counts([e[2] for e in events]).items()]
+        if minutes:
+            execute_concurrent_with_args(session, st["minute"], minutes, concurrency=s.concurrency,
+                                         raise_on_first_error=True)
+        ends: dict[str, int] = {}
+        if len(pdf):
+            for part, off in pdf.groupby("kafka_partition")["kafka_offset"].max().items():
+                ends[str(int(part))] = int(off) + 1
+        session.execute(st["committed"], (cp, batch_id, s.query_name, s.topic, len(events), len(quarantine),
+                                          json.dumps(ends), now_ms))
+        return True
+
+
+def _event_rows(good) -> list[tuple]:
+    if not len(good):
+        return []
+    cols = [good[c].tolist() for c in ("bucket", "shard", "event_ms", "event_id", "source_id", "event_type",
+                                       "value", "payload", "kafka_partition", "kafka_offset", "day")]
+    return [(b, int(sh), int(ms), eid, src, et, float(v), p, int(pa), int(of), d)
+            for b, sh, ms, eid, src, et, v, p, pa, of, d in zip(*cols)]
+
+
+def _quarantine_rows(bad) -> list[tuple]:
+    if not len(bad):
+        return []
+    cols = [bad[c].tolist() for c in ("received_day", "received_ms", "kafka_partition", "kafka_offset", "topic",
+                                      "reason", "raw")]
+    return [(day, int(ms), f"{int(pa)}-{int(of)}", topic, int(pa), int(of), reason,
+             None if raw is None else raw[:MAX_RAW_STORED])
+            for day, ms, pa, of, topic, reason, raw in zip(*cols)]

@@ -1,0 +1,378 @@
+"""Issue 4 acceptance on the real stack: Kafka → Spark Structured Streaming → Cassandra.
+
+Every test has its own topic, keyspace and checkpoint. The crash tests run the job as
+the managed service `stream` (a real process, killed with SIGKILL); the quarantine test
+drives the same job in-process. Every wait is a poll with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from labsupport import producers, schema
+from labsupport.audit import audit
+from labsupport.config import get_config
+from labsupport.events import Profile, events_between, iso_ms, make_event
+from labsupport.services.stream import StreamService
+from labsupport.stream.settings import StreamSettings
+
+RATE = 100  # events/s the feeder publishes: enough to keep every batch busy, light on 2 cores
+
+
+def wait_for(fn, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture
+def tag():
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def topic(lab_stack, tag):
+    cfg = get_config()
+    name = f"stream-{tag}"
+    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(name, 3, 1)])
+    finally:
+        admin.close()
+    return name
+
+
+@pytest.fixture
+def keyspace(lab_stack, tag):
+    ks = f"t_{tag}"
+    schema.ensure(get_config(), ks)
+    return ks
+
+
+def settings_for(tag, topic, keyspace, **kw) -> StreamSettings:
+    base = dict(topic=topic, keyspace=keyspace, query_name=f"q_{tag}", trigger="1 second",
+                max_offsets_per_trigger=5000)
+    return StreamSettings(**{**base, **kw})
+
+
+class Feeder:
+    """Publishes the deterministic events of each second just after it ends, in a thread,
+    so events keep flowing while the test kills things."""
+
+    def __init__(self, topic: str, profile: Profile):
+        self.topic, self.profile = topic, profile
+        self.first = int(time.time()) + 1
+        self.next = self.first
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Feeder":
+        self._thread.start()
+        return self
+
+    def _run(self):
+        producer = producers.make_producer()
+        try:
+            while not self._stop.is_set():
+                now = int(time.time())
+                if now > self.next:
+                    producers.publish(events_between(self.next, now, self.profile), self.topic, producer=producer)
+                    self.next = now
+                self._stop.wait(0.2)
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+        finally:
+            producer.close(timeout=10)
+
+    def stop(self) -> tuple[datetime, datetime]:
+        """Stop publishing; the half-open range of seconds published."""
+        self._stop.set()
+        self._thread.join(30)
+        assert self.error is None, f"feeder failed: {self.error!r}"
+        utc = timezone.utc
+        return datetime.fromtimestamp(self.first, utc), datetime.fromtimestamp(self.next, utc)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+
+@pytest.fixture
+def stream_service(lab_stack):
+    """Started by the test with its own settings; always stopped afterwards."""
+    started: list[StreamService] = []
+
+    def make(settings: StreamSettings) -> StreamService:
+        StreamService(get_config()).stop()  # a stream with other settings (another test's) must not be reused
+        svc = StreamService(get_config(), settings)
+        started.append(svc)
+        return svc
+
+    yield make
+    for svc in started:
+        svc.stop(grace=20)
+        svc.purge()
+
+
+def metric(svc: StreamService, name: str) -> float:
+    try:
+        return svc.metrics().get(name, 0.0)
+    except httpx.HTTPError:
+        return -1.0
+
+
+def group_lag(topic: str) -> int:
+    """Sum over partitions of (log end - offset committed to the streamlab-stream group)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    cfg = get_config()
+    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers)
+    consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers)
+    try:
+        listed = admin.list_group_offsets("streamlab-stream")
+        listed = listed.get("streamlab-stream", listed)  # kafka-python 3 keys the answer by group id
+        committed = {tp: om.offset for tp, om in listed.items() if tp.topic == topic}
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(tps)
+        return sum(end - committed.get(tp, 0) for tp, end in ends.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_caught_up(topic: str, timeout: float = 120) -> None:
+    wait_for(lambda: group_lag(topic) == 0, timeout, f"the stream to consume all of {topic}")
+
+
+def rows_in_keyspace(keyspace: str) -> int:
+    cluster, session = schema.connect(get_config())
+    try:
+        return sum(1 for _ in session.execute(f"SELECT event_id FROM {keyspace}.events_by_bucket", timeout=60))
+    finally:
+        cluster.shutdown()
+
+
+# ---- crash recovery: SIGKILL the real process three times --------------------------------
+def test_kill9_three_times_loses_nothing_and_counts_nothing_twice(topic, keyspace, tag, stream_service):
+    profile = Profile(rate=RATE, burst_every=0, seed=tag)
+    svc = stream_service(settings_for(tag, topic, keyspace))
+    rng = random.Random(tag)
+    with Feeder(topic, profile) as feeder:
+        svc.start()
+        for round_ in range(3):
+            target = metric(svc, "batches_committed_total") + rng.randint(1, 3)
+            wait_for(lambda: metric(svc, "batches_committed_total") >= target, 60, f"batch {target} (round {round_})")
+            time.sleep(rng.uniform(0, 1.0))  # jitter, so the kill lands at a random point of a batch
+            assert svc.kill() and not svc.running()
+            svc.start()  # ready = a batch committed after the restart
+        # Prometheus scrapes the stream and Spark's own servlet
+        prom = get_config().prometheus
+        q = lambda expr: httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"]
+        wait_for(lambda: q('batches_committed_total{job="stream"} >= 1'), 60, "Prometheus to scrape the stream")
+        wait_for(lambda: q('up{job="spark"} == 1'), 60, "Prometheus to scrape Spark's PrometheusServlet")
+        since, until = feeder.stop()
+    wait_caught_up(topic)
+    report = audit(since, until, profile, keyspace=keyspace)
+    assert report.produced >= RATE * 20, report
+    assert (report.missing, report.duplicated, report.under_counted) == (0, 0, 0), report.as_dict()
+    assert report.landed == report.produced
+
+
+# ---- failure mode 1: the checkpoint in the container's /tmp -------------------------------
+def test_ephemeral_checkpoint_with_latest_loses_events_produced_while_down(topic, keyspace, tag, stream_service):
+    from labsupport.stream.job import read_checkpoint_id
+
+    profile = Profile(rate=RATE, burst_every=0, seed=tag)
+    svc = stream_service(settings_for(tag, topic, keyspace, checkpoint="ephemeral", starting_offsets="latest"))
+    with Feeder(topic, profile) as feeder:
+        svc.start()
+        first = int(time.time()) + 1  # published after the query resolved `latest`
+        mark = first + 3
+        wait_for(lambda: audit(first, mark, profile, keyspace=keyspace).missing == 0 and time.time() > mark + 2,
+                 60, "the first run to land its events")
+        old_id = read_checkpoint_id(svc.checkpoint)
+        svc.simulate_container_restart()
+        assert read_checkpoint_id(svc.checkpoint) != old_id, "the restart must start a fresh checkpoint"
+        wait_for(lambda: metric(svc, "batches_committed_total") >= 2, 60, "two batches after the restart")
+        _, until = feeder.stop()
+    wait_caught_up(topic)
+    report = audit(datetime.fromtimestamp(first, timezone.utc), until, profile, keyspace=keyspace)
+    # the events published between the kill and the new query's start are gone for good
+    assert report.missing >= RATE * 3, report.as_dict()
+    assert report.landed > 0 and report.duplicated == 0, report.as_dict()
+
+
+def test_ephemeral_checkpoint_with_earliest_counts_the_aggregate_twice(topic, keyspace, tag, stream_service):
+    profile = Profile(rate=RATE, burst_every=0, seed=tag)
+    svc = stream_service(settings_for(tag, topic, keyspace, checkpoint="ephemeral", starting_offsets="earliest"))
+    with Feeder(topic, profile) as feeder:
+        svc.start()
+        wait_for(lambda: metric(svc, "batches_committed_total") >= 3, 60, "three batches")
+        landed_before = metric(svc, "rows_written_total")
+        svc.simulate_container_restart()
+        since, until = feeder.stop()
+    wait_caught_up(topic)
+    report = audit(since, until, profile, keyspace=keyspace)
+    assert report.missing == 0, report.as_dict()  # earliest re-reads everything...
+    # ...and counts every event of the first run a second time in the aggregate
+    assert report.duplicated >= landed_before > 0, (landed_before, report.as_dict())
+
+
+# ---- Cassandra down for ~30 s in the middle of the stream --------------------------------
+def test_cassandra_outage_is_visible_then_recovered_and_counters_never_run_ahead(topic, keyspace, tag,
+                                                                                stream_service, lab_stack):
+    profile = Profile(rate=RATE, burst_every=0, seed=tag)
+    svc = stream_service(settings_for(tag, topic, keyspace, write_retry_seconds=8.0))
+    with Feeder(topic, profile) as feeder:
+        svc.start()
+        wait_for(lambda: metric(svc, "batches_committed_total") >= 2, 60, "two batches")
+        committed_at_kill = metric(svc, "batches_committed_total")
+        assert lab_stack.kill("cassandra")
+        killed = time.monotonic()
+        wait_for(lambda: time.monotonic() - killed > 2, 5, "in-flight confirmations to be counted")
+        frozen = metric(svc, "rows_written_total")
+        while time.monotonic() - killed < 30:  # the outage; the counter is sampled all along
+            assert metric(svc, "rows_written_total") == frozen, "rows counted while Cassandra was down"
+            time.sleep(1)
+        failures = metric(svc, "write_failures_total")
+        assert failures >= 1, "the outage must show up in write_failures_total"
+        assert svc.running(), "the stream process must survive a Cassandra outage"
+        lab_stack.up(["cassandra"])
+        wait_for(lambda: metric(svc, "batches_committed_total") > committed_at_kill + 1, 120,
+                 "batches to commit again after Cassandra is back")
+        since, until = feeder.stop()
+    wait_caught_up(topic, timeout=180)
+    report = audit(since, until, profile, keyspace=keyspace)
+    assert (report.missing, report.duplicated) == (0, 0), report.as_dict()
+    written, stored = metric(svc, "rows_written_total"), rows_in_keyspace(keyspace)
+    assert 0 < written <= stored, (written, stored)
+    print(f"outage: {failures:.0f} failed write attempts, restarts={metric(svc, 'query_restarts_total'):.0f}")
+
+
+# ---- bad input: quarantined with its reason, the stream keeps going -----------------------
+@pytest.fixture(scope="module")
+def spark(lab_stack):
+    """An in-process session on its own UI port, so it never blocks the service's."""
+    import socket
+
+    from labsupport.stream.job import spark_session
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    session = spark_session(get_config().replace(spark_ui_port=port), app_name="streamlab-tests")
+    yield session
+    session.stop()
+
+
+def _bad_records(now_ms: int, tag: str) -> dict[bytes, tuple[bytes | None, str]]:
+    """raw value -> (key, expected reason)."""
+    def ev(i, **changes):
+        e = make_event(Profile(seed=tag), int(now_ms / 1000), i, 100)
+        e.update(changes)
+        return {k: v for k, v in e.items() if v is not ...}
+
+    enc = producers.encode
+    day = 86400_000
+    cases = {
+        enc(ev(1)): (None, "null_key"),
+        enc(ev(2, payload={"pad": "x" * 5000})): (b"k", "oversized"),
+        b'{"event_id": "broken", ': (b"k", "malformed_json"),
+        enc(ev(3, value="warm")): (b"k", "wrong_type"),
+        enc(ev(4, event_time="yesterday-ish")): (b"k", "wrong_type"),
+        enc(ev(5, source_id=...)): (b"k", "missing_field"),
+        enc(ev(6, event_time=iso_ms(now_ms + day))): (b"k", "event_time_future"),
+        enc(ev(7, event_time=iso_ms(now_ms - 30 * day))): (b"k", "event_time_past"),
+    }
+    return cases
+
+
+def test_each_kind_of_bad_event_is_quarantined_with_its_reason_and_the_stream_keeps_running(
+        spark, topic, keyspace, tag):
+    from labsupport.stream.job import StreamJob
+
+    cfg = get_config()
+    settings = settings_for(tag, topic, keyspace, checkpoint=str(cfg.paths.checkpoints / f"q_{tag}"))
+    job = StreamJob(cfg, settings, spark=spark)
+    now = int(time.time())
+    bad = _bad_records(now * 1000, tag)
+    good_before = list(events_between(now - 2, now, Profile(rate=20, burst_every=0, seed=tag + "g")))
+    try:
+        job.start()
+        producers.publish(good_before, topic)
+        producers.publish_raw([(k, raw) for raw, (k, _) in bad.items()], topic)
+        job.query.processAllAvailable()
+        assert job.query.isActive and job.query.exception() is None
+
+        cluster, session = schema.connect(cfg)
+        try:
+            rows = [r for d in {time.strftime("%Y-%m-%d", time.gmtime(now + s)) for s in (-86400, 0, 86400)}
+                    for r in session.execute(f"SELECT raw, reason, topic FROM {keyspace}.quarantine WHERE day = %s",
+                                             (d,))]
+        finally:
+            cluster.shutdown()
+        got = {r.raw.encode(): r.reason for r in rows if r.topic == topic}
+        assert got == {raw: reason for raw, (_, reason) in bad.items()}
+        for reason in {r for _, r in bad.values()}:
+            expected = sum(1 for _, r in bad.values() if r == reason)
+            assert job.metrics.value("quarantined_total", reason=reason) == expected, reason
+
+        # the stream is still running and still writes good events after the bad ones
+        good_after = list(events_between(now, now + 2, Profile(rate=20, burst_every=0, seed=tag + "g")))
+        producers.publish(good_after, topic)
+        job.query.processAllAvailable()
+        assert job.query.isActive
+        report = audit(now - 2, now + 2, Profile(rate=20, burst_every=0, seed=tag + "g"), keyspace=keyspace)
+        assert (report.produced, report.landed, report.missing) == (80, 80, 0), report.as_dict()
+        assert job.metrics.value("rows_written_total") == 80
+    finally:
+        job.stop()
+
+
+# ---- failure mode 2, broken variant: counting before the write ----------------------------
+def test_count_before_write_runs_ahead_of_cassandra_when_writes_fail(spark, topic, tag):
+    """With the flag flipped, a batch whose write fails is still counted: the counter
+    shows rows Cassandra never stored. (Writes fail here because the keyspace's tables
+    are dropped under the running job: Cassandra itself stays up for the other tests.)"""
+    from labsupport.stream.job import StreamJob
+
+    cfg = get_config()
+    ks = f"t_{tag}_fm2"
+    schema.ensure(cfg, ks)
+    settings = settings_for(tag, topic, ks, checkpoint=str(cfg.paths.checkpoints / f"q_{tag}_fm2"),
+                            count_before_write=True, write_retry_seconds=1.0)
+    job = StreamJob(cfg, settings, spark=spark)
+    now = int(time.time())
+    profile = Profile(rate=50, burst_every=0, seed=tag)
+    try:
+        job.start()
+        producers.publish(events_between(now - 4, now - 2, profile), topic)
+        job.query.processAllAvailable()
+        assert job.metrics.value("rows_written_total") == 100 == rows_in_keyspace(ks)
+        cluster, session = schema.connect(cfg)
+        try:
+            session.execute(f"DROP TABLE {ks}.events_by_bucket", timeout=60)
+        finally:
+            cluster.shutdown()
+        producers.publish(events_between(now - 2, now, profile), topic)
+        wait_for(lambda: not job.query.isActive, 60, "the batch to fail")
+        assert job.query.exception() is not None
+        assert job.metrics.value("rows_written_total") == 200  # counted, yet never stored
+        assert job.metrics.value("write_failures_total") >= 1
+    finally:
+        job.stop()

@@ -1,0 +1,88 @@
+"""Pure logic of the stream, the sink and the audit: no services, no Spark."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from labsupport.config import LabConfig
+from labsupport.services.stream import parse_metrics
+from labsupport.stream.keys import bucket_of, buckets_between, shard_of
+from labsupport.stream.metrics import StreamMetrics
+from labsupport.stream.offsets import end_offsets
+from labsupport.stream.settings import BadStreamSetting, StreamSettings, ephemeral_root
+from labsupport.stream.sink import group_by_partition, minute_counts
+
+
+def test_settings_round_trip_through_the_environment():
+    s = StreamSettings(topic="t1", count_before_write=True, shards=2, trigger="5 seconds")
+    assert StreamSettings.from_env(s.to_env()) == s
+
+
+@pytest.mark.parametrize("env", [{"LAB_STREAM_SHARDS": "many"}, {"LAB_STREAM_BUCKET_WIDTH": "week"},
+                                 {"LAB_STREAM_COUNT_BEFORE_WRITE": "maybe"}, {"LAB_STREAM_CONSISTENCY": "TWO"}])
+def test_bad_settings_name_the_variable_or_the_choices(env):
+    with pytest.raises(BadStreamSetting):
+        StreamSettings.from_env(env)
+
+
+def test_persistent_checkpoint_is_under_the_lab_home_and_ephemeral_is_not(tmp_path):
+    cfg = LabConfig(home=tmp_path)
+    assert StreamSettings(query_name="q").checkpoint_dir(cfg) == cfg.paths.checkpoints / "q"
+    eph = StreamSettings(query_name="q", checkpoint="ephemeral").checkpoint_dir(cfg)
+    assert eph.parent == ephemeral_root(cfg) and tmp_path not in eph.parents
+    assert ephemeral_root(LabConfig(home=tmp_path / "other")) != ephemeral_root(cfg)
+
+
+def test_every_unlogged_batch_touches_one_partition_and_no_row_is_lost():
+    rows = [(f"b{i % 3}", i % 4, i) for i in range(100)]
+    chunks = group_by_partition(rows, lambda r: (r[0], r[1]), 5)
+    assert all(len(c) <= 5 and len({(r[0], r[1]) for r in c}) == 1 for c in chunks)
+    assert sorted(r for c in chunks for r in c) == sorted(rows)
+
+
+def test_minute_counts_split_at_minute_boundaries():
+    assert minute_counts([0, 59_999, 60_000, 61_000, 125_000]) == {0: 2, 60_000: 2, 120_000: 1}
+
+
+def test_shard_and_bucket_keys():
+    assert shard_of("sensor-0001", 4) == shard_of("sensor-0001", 4) < 4
+    assert len({shard_of(f"sensor-{i:04d}", 4) for i in range(50)}) == 4
+    t = datetime(2026, 11, 25, 7, 59, tzinfo=timezone.utc)
+    assert bucket_of(t) == "2026-11-25T07"
+    assert buckets_between(t, datetime(2026, 11, 25, 9, 0, 1, tzinfo=timezone.utc)) == \
+        ["2026-11-25T07", "2026-11-25T08", "2026-11-25T09"]
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_counter_timing_is_one_flag(before):
+    m = StreamMetrics("q", count_before_write=before)
+    m.before_write(10)  # ...and then the write fails: after_write never runs
+    assert m.value("rows_written_total") == (10 if before else 0)
+    m.before_write(10)  # Spark retries the batch, this time it is confirmed
+    m.after_write(0, 10, {"oversized": 2}, None, 0.1)
+    assert m.value("rows_written_total") == (20 if before else 10)  # broken: 20 counted, 10 stored
+    assert m.value("quarantined_total", reason="oversized") == 2 and m.value("batches_committed_total") == 1
+
+
+def test_end_offsets_from_progress_sources():
+    sources = [SimpleNamespace(endOffset='{"t":{"0":5,"1":7}}'), SimpleNamespace(endOffset=None)]
+    assert end_offsets(sources) == {("t", 0): 5, ("t", 1): 7}
+
+
+def test_parse_metrics_sums_labelled_samples():
+    text = '# HELP x\nrows_written_total{query="a"} 3.0\nrows_written_total{query="b"} 2.0\nquery_active 1.0\n'
+    assert parse_metrics(text) == {"rows_written_total": 5.0, "query_active": 1.0}
+
+
+def test_schema_statements_substitute_the_keyspace():
+    from labsupport import schema
+    from labsupport.schema import SchemaProblem
+
+    stmts = schema.statements(LabConfig(), "t_abc")
+    assert stmts and all("streamlab." not in s for s in stmts) and any("t_abc.events_by_bucket" in s for s in stmts)
+    assert all("IF NOT EXISTS" in s for s in stmts)
+    with pytest.raises(SchemaProblem):
+        schema.statements(LabConfig(), "Robert'); DROP")
