@@ -79,14 +79,17 @@ class LivePlot:
 
 
 def beside(title: str, **kwargs):
-    """The dashboard panel and a live plot of the same queries, side by side."""
+    """The dashboard panel and a live plot of the same queries, side by side.
+
+    Both halves are plain widgets (no ``Output`` capture widget, which can leave a
+    headless papermill run waiting forever once a background thread also talks to
+    the frontend)."""
     import ipywidgets as widgets
 
     live = LivePlot(title, **kwargs)
     static = panels.panel(title, cfg=live.cfg)
-    left = widgets.Output()
-    with left:
-        from IPython.display import display
-
-        display(static)
+    if isinstance(static, go.Figure):
+        left = go.FigureWidget(static)
+    else:  # a Grafana iframe
+        left = widgets.HTML(static._repr_html_())
     return widgets.HBox([left, live.widget]), live

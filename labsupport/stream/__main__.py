@@ -28,7 +28,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
         settings = StreamSettings.from_env()
-        job = StreamJob(cfg, settings)
+        job = StreamJob(cfg, settings, serve_ui=True)  # the UI port Prometheus scrapes
         job.metrics.serve(cfg.host, cfg.stream_metrics_port)
         logging.getLogger("labsupport.stream").info(
             "stream %s: topic %s -> keyspace %s, checkpoint %s, metrics on %s:%s", settings.query_name,

@@ -43,8 +43,12 @@ def spark_jars(cfg: LabConfig) -> list[str]:
     return jars
 
 
-def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-stream"):
-    """A local[2] session with the Kafka source, UTC, Arrow hand-over and Prometheus metrics."""
+def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-stream", serve_ui: bool = False):
+    """A local[2] session with the Kafka source, UTC, Arrow hand-over and Prometheus metrics.
+
+    Only the managed `stream` service (``serve_ui=True``) claims the lab's Spark UI port,
+    which Prometheus scrapes; a session in a notebook gets a free port of its own, so it
+    can run while the service does."""
     from pyspark.sql import SparkSession
 
     from labsupport.java import find_java_home
@@ -64,7 +68,7 @@ def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-strea
         "spark.sql.shuffle.partitions": "2",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.ui.port": str(cfg.spark_ui_port),
+        "spark.ui.port": str(cfg.spark_ui_port) if serve_ui else "0",
         "spark.ui.showConsoleProgress": "false",
         "spark.port.maxRetries": "0",  # a taken UI port is an error, not a silent move to +1
         "spark.ui.prometheus.enabled": "true",
@@ -102,7 +106,7 @@ def batch_frame(df):
 
 class StreamJob:
     def __init__(self, cfg: LabConfig | None = None, settings: StreamSettings | None = None,
-                 metrics: StreamMetrics | None = None, spark=None):
+                 metrics: StreamMetrics | None = None, spark=None, serve_ui: bool = False):
         from labsupport.stream.sink import CassandraSink
 
         self.cfg = cfg or get_config()
@@ -110,6 +114,7 @@ class StreamJob:
         self.metrics = metrics or StreamMetrics(self.settings.query_name, self.settings.count_before_write)
         self.checkpoint = self.settings.checkpoint_dir(self.cfg)
         self._spark = spark
+        self.serve_ui = serve_ui
         self._cp_id: str | None = None
         self.sink = CassandraSink(self.cfg, self.settings, self.metrics, self.checkpoint_id)
         self.query = None
@@ -118,7 +123,7 @@ class StreamJob:
     @property
     def spark(self):
         if self._spark is None:
-            self._spark = spark_session(self.cfg)
+            self._spark = spark_session(self.cfg, serve_ui=self.serve_ui)
         return self._spark
 
     def checkpoint_id(self) -> str:

@@ -62,6 +62,8 @@ def test_live_plot_widget_renders_in_jupyterlab(lab_stack, jupyterlab, page, art
     cell = page.locator(".jp-Notebook .jp-CodeCell").first
     cell.wait_for(timeout=60_000)
     page.locator(".jp-Spinner").wait_for(state="hidden", timeout=90_000)  # notebook fully loaded
+    # a cell run before the kernel is connected is dropped: wait for the idle kernel
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
     cell.click()
     page.keyboard.press("Shift+Enter")
     plot = page.locator(".jp-OutputArea .js-plotly-plot").first
