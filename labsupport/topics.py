@@ -52,13 +52,26 @@ def ensure_topic(name: str = EVENTS_TOPIC, partitions: int = PARTITIONS, cfg: La
             created = True
         except TopicAlreadyExistsError:
             created = False
-        have = _partition_count(admin, name)
+        have = partitions if created else _settled_partition_count(admin, name)
         if have < partitions:
             raise TopicProblem(f"topic {name!r} has {have} partitions, the lab needs {partitions}",
                                f"delete it (kafka-topics --delete --topic {name}) or use another topic name")
         return created
     finally:
         admin.close()
+
+
+def _settled_partition_count(admin, name: str, timeout: float = 30.0) -> int:
+    """Partitions of an existing topic. A topic created moments ago (by another client)
+    can show 0 partitions until its metadata has propagated: poll until it has some."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        have = _partition_count(admin, name)
+        if have or time.monotonic() >= deadline:
+            return have
+        time.sleep(0.2)
 
 
 def _partition_count(admin, name: str) -> int:
