@@ -173,14 +173,28 @@ def test(ctx: typer.Context) -> None:
 
 
 @app.command()
-def bench(what: str = typer.Argument("up", help="Benchmark to run: up."),
-          runs: int = typer.Option(3, "--runs", "-n")) -> None:
+def bench(what: str = typer.Argument("up", help="Benchmark to run: up (stack start-up) or stream (rate ladder)."),
+          runs: int = typer.Option(3, "--runs", "-n", help="up: how many cold/warm starts"),
+          rates: str = typer.Option("1000,2500,5000,10000,20000", help="stream: input rates, events/s"),
+          seconds: float = typer.Option(30.0, help="stream: how long each rate runs"),
+          trigger: str = typer.Option("", help="stream: trigger interval (default: the stream's setting)"),
+          keep_going: bool = typer.Option(False, help="stream: run every rate even after one is not sustained"),
+          ) -> None:
     """Measure speed goals (recorded with the machine described, not asserted)."""
     from labsupport import bench as benchmarks
 
-    if what != "up":
-        raise LabError(f"no benchmark named {what!r}", "choose one of: up")
-    typer.echo(json.dumps(benchmarks.bench_up(runs), indent=2))
+    if what == "up":
+        typer.echo(json.dumps(benchmarks.bench_up(runs), indent=2))
+    elif what == "stream":
+        from labsupport import stream_bench
+
+        result = stream_bench.bench_stream([float(r) for r in rates.split(",")], seconds, trigger or None,
+                                           stop_when_behind=not keep_going)
+        typer.echo(json.dumps(result, indent=2))
+        typer.echo(stream_bench.table(result))
+        typer.echo(stream_bench.cpu_table(result))
+    else:
+        raise LabError(f"no benchmark named {what!r}", "choose one of: up, stream")
 
 
 @app.command("lint-metrics")
@@ -244,8 +258,9 @@ def lock() -> None:
 
     repo = get_config().paths.repo / "requirements"
     for name in ("lab", "airflow"):
+        # relative paths, so the command recorded in the lock's header is the same on every machine
         subprocess.check_call([uv_binary(), "pip", "compile", "-q", "--python-version", "3.11",
-                               str(repo / f"{name}.in"), "-o", str(repo / f"{name}.lock")])
+                               f"requirements/{name}.in", "-o", f"requirements/{name}.lock"], cwd=repo.parent)
 
 
 def main() -> None:

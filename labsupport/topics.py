@@ -61,6 +61,17 @@ def ensure_topic(name: str = EVENTS_TOPIC, partitions: int = PARTITIONS, cfg: La
         admin.close()
 
 
+def delete_topic(name: str, cfg: LabConfig | None = None) -> None:
+    """Delete a scratch topic (benchmarks and tests only: the lab's own topics are never deleted)."""
+    if name == EVENTS_TOPIC:
+        raise TopicProblem(f"refusing to delete the lab's topic {name!r}", "delete it by hand if you really mean to")
+    admin = _admin(cfg or get_config())
+    try:
+        admin.delete_topics([name])
+    finally:
+        admin.close()
+
+
 def _settled_partition_count(admin, name: str, timeout: float = 30.0) -> int:
     """Partitions of an existing topic. A topic created moments ago (by another client)
     can show 0 partitions until its metadata has propagated: poll until it has some."""

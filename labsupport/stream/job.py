@@ -119,6 +119,9 @@ class StreamJob:
         self.sink = CassandraSink(self.cfg, self.settings, self.metrics, self.checkpoint_id)
         self.query = None
         self.listener = None
+        #: called after each committed batch with the sink's result plus the hand-over and
+        #: write seconds (how the benchmark measures latency without touching the data)
+        self.batch_listeners: list = []
 
     @property
     def spark(self):
@@ -151,9 +154,11 @@ class StreamJob:
             return
         t1 = time.monotonic()
         result = self.sink.write_batch(pdf, batch_id)
+        result.update(handover_s=t1 - t0, write_s=time.monotonic() - t1)
         log.info("batch %(batch_id)s: %(rows)s rows, %(quarantined)s quarantined, replayed=%(replayed)s, "
-                 "hand-over %(handover).2fs, write %(write).2fs",
-                 {**result, "handover": t1 - t0, "write": time.monotonic() - t1})
+                 "hand-over %(handover_s).2fs, write %(write_s).2fs", result)
+        for listener in self.batch_listeners:
+            listener(result)
 
     def start(self):
         from labsupport.stream.offsets import OffsetCommitter

@@ -142,7 +142,7 @@ class CassandraSink:
         if fresh:
             self.metrics.after_write(batch_id, len(events), reasons, newest, time.monotonic() - started)
         return {"batch_id": batch_id, "rows": len(events), "quarantined": len(quarantine), "replayed": not fresh,
-                "attempts": attempt}
+                "attempts": attempt, "committed_ms": int(time.time() * 1000), "event_ms": [e[2] for e in events]}
 
     def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> bool:
         """All writes of one batch; False when the guard says it was committed before."""

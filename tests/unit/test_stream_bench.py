@@ -1,0 +1,78 @@
+"""The stream benchmark's arithmetic: percentiles, the sustained verdict, the tables."""
+
+from __future__ import annotations
+
+import json
+
+from labsupport import loadgen, stream_bench
+
+
+def _gen(sent=1000, first_ms=1_000_000, seconds=1.0):
+    return {"sent": sent, "send_rate": sent / seconds, "first_ms": first_ms,
+            "last_ms": first_ms + int(seconds * 1000) - 1, "cpu_s": 0.1}
+
+
+def _batch(committed_ms, event_ms, replayed=False):
+    return {"batch_id": 0, "rows": len(event_ms), "committed_ms": committed_ms, "event_ms": event_ms,
+            "handover_s": 0.1, "write_s": 0.2, "replayed": replayed}
+
+
+def test_percentile_is_nearest_rank():
+    xs = [float(i) for i in range(1, 101)]
+    assert stream_bench.percentile(xs, 50) == 50.0
+    assert stream_bench.percentile(xs, 99) == 99.0
+    assert stream_bench.percentile(xs, 100) == 100.0
+    assert stream_bench.percentile([7.0], 99) == 7.0
+
+
+def test_a_rung_that_keeps_up_is_sustained():
+    events = list(range(1_000_000, 1_001_000))  # 1,000 events over one second
+    batches = [_batch(1_000_600, events[:500]), _batch(1_001_100, events[500:])]  # one every 0.5 s
+    r = stream_bench.summarize_rung(1000, _gen(), batches, [], {"cassandra": 0.5}, wall_s=1.2)
+    assert r["landed"] == 1000
+    assert r["sustained"] is True
+    assert 0 < r["latency_s"]["p50"] <= r["latency_s"]["p99"] <= r["latency_s"]["max"] <= 1.0
+    assert r["cpu"]["ms_per_1k_events"] == {"cassandra": 500}
+
+
+def test_a_rung_that_falls_behind_is_not_sustained():
+    events = list(range(1_000_000, 1_001_000))
+    late = [_batch(1_030_000, events)]  # committed 30 s later: latency and span blow up
+    r = stream_bench.summarize_rung(1000, _gen(), late, [], {}, wall_s=30)
+    assert r["sustained"] is False
+    assert r["throughput"] < 50
+
+
+def test_commit_rate_is_the_input_rate_while_keeping_up_and_capacity_when_not():
+    keeping_up = [_batch(1000 * t, list(range(2000))) for t in range(1, 11)]  # 2,000 rows every second
+    assert stream_bench.commit_rate(keeping_up) == 2000
+    behind = [_batch(3000 * t, list(range(2000))) for t in range(1, 11)]  # same batches, 3 s apart
+    assert round(stream_bench.commit_rate(behind)) == 667
+    assert stream_bench.commit_rate(keeping_up[:1]) is None
+
+
+def test_replayed_batches_do_not_count_twice():
+    events = list(range(1_000_000, 1_000_100))
+    batches = [_batch(1_000_500, events), _batch(1_000_900, events, replayed=True)]
+    r = stream_bench.summarize_rung(100, _gen(sent=100, seconds=0.1), batches, [], {}, wall_s=1)
+    assert r["landed"] == 100
+
+
+def test_tables_render_every_rung():
+    events = list(range(1_000_000, 1_001_000))
+    r = stream_bench.summarize_rung(1000, _gen(), [_batch(1_001_100, events)], [], {"kafka": 0.2}, wall_s=1)
+    text = stream_bench.table({"rungs": [r, {**r, "target_rate": 2000}]})
+    assert text.count("\n") == 3 and "| 2,000 |" in text
+    assert "| kafka | 200 | 200 |" in stream_bench.cpu_table({"rungs": [r, {**r, "target_rate": 2000}]})
+
+
+def test_loadgen_events_are_valid_lab_events_with_unique_ids():
+    from labsupport.events import FIELDS
+
+    k1, v1 = loadgen.event("run1", 1, 1_700_000_000_123)
+    _, v2 = loadgen.event("run1", 2, 1_700_000_000_123)
+    e1, e2 = json.loads(v1), json.loads(v2)
+    assert set(e1) == set(FIELDS)
+    assert e1["event_time"] == "2023-11-14T22:13:20.123Z"
+    assert k1.decode() == e1["source_id"]
+    assert e1["event_id"] != e2["event_id"]
