@@ -35,7 +35,7 @@ from collections import defaultdict
 
 import psutil
 
-from labsupport import bench, stack
+from labsupport import bench, cpuprof, stack
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import LabError
 
@@ -60,43 +60,24 @@ def percentile(sorted_xs: list[float], q: float) -> float:
 
 
 # ---- CPU accounting ----------------------------------------------------------------------
-def _cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system
-
-
-def cpu_snapshot(cfg: LabConfig) -> dict[str, float]:
-    """CPU seconds so far of every running lab service (whole process group), of this
-    process's Python driver and of its Spark JVM (with the JVM's Python workers)."""
+def bench_processes(cfg: LabConfig) -> dict[str, list[int]]:
+    """Every process whose CPU the benchmark accounts for, by label: each running lab
+    service (its whole process group), this process (the stream's Python driver), its
+    Spark JVM and Spark's Python workers. The load generator reports its own CPU."""
     from labsupport import procs
     from labsupport.services import REGISTRY
 
-    out: dict[str, float] = {}
+    out: dict[str, list[int]] = {}
     for name in REGISTRY:
         rec = procs.read_record(cfg.paths.pidfile(name))
-        if rec is None or not rec.alive():
-            continue
-        total = 0.0
-        for p in procs.group_members(rec.pgid):
-            try:
-                total += _cpu(p)
-            except psutil.Error:
-                continue
-        out[name] = total
+        if rec is not None and rec.alive():
+            out[name] = [p.pid for p in procs.group_members(rec.pgid)]
     me = psutil.Process()
-    out["stream driver (python)"] = _cpu(me)
-    out["spark jvm + workers"] = 0.0
-    for child in me.children(recursive=True):
-        try:
-            if "loadgen" not in " ".join(child.cmdline()):
-                out["spark jvm + workers"] += _cpu(child)
-        except psutil.Error:
-            continue
+    out["stream driver (python)"] = [me.pid]
+    kids = cpuprof.children_by_name(me, exclude="labsupport.loadgen")
+    out["spark jvm"] = kids.get("java", [])
+    out["spark python workers"] = [pid for name, pids in kids.items() if name.startswith("python") for pid in pids]
     return out
-
-
-def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {k: after[k] - before.get(k, 0.0) for k in after}
 
 
 # ---- one rung ------------------------------------------------------------------------------
@@ -142,8 +123,9 @@ def wait_landed(log: BatchLog, want: int, deadline_s: float, progress) -> None:
         time.sleep(0.2)
 
 
-def summarize_rung(rate: float, gen: dict, batches: list[dict], progress_rows: list[dict], cpu: dict[str, float],
-                   wall_s: float) -> dict:
+def summarize_rung(rate: float, gen: dict, batches: list[dict], progress_rows: list[dict],
+                   cpu: dict[str, dict[str, float]], wall_s: float) -> dict:
+    """One rung's numbers; ``cpu`` is {process label: {thread family: cpu seconds}}."""
     latencies = sorted((b["committed_ms"] - ms) / 1000 for b in batches if not b["replayed"] for ms in b["event_ms"])
     landed = len(latencies)
     last_commit = max(b["committed_ms"] for b in batches)
@@ -151,7 +133,9 @@ def summarize_rung(rate: float, gen: dict, batches: list[dict], progress_rows: l
     phases = {ph: round(sum(p["durationMs"].get(ph, 0) for p in progress_rows) / max(len(progress_rows), 1))
               for ph in SPARK_PHASES}
     n = max(len(batches), 1)
-    cpu_total = sum(cpu.values())
+    per_label = cpuprof.totals(cpu)
+    cpu_total = sum(per_label.values())
+    per_1k = (lambda secs: round(secs / landed * 1e6)) if landed else (lambda secs: None)
     p99 = percentile(latencies, 99)
     return {
         "target_rate": rate, "sent": gen["sent"], "send_rate": gen["send_rate"], "landed": landed,
@@ -166,9 +150,10 @@ def summarize_rung(rate: float, gen: dict, batches: list[dict], progress_rows: l
                             "write": round(sum(b["write_s"] for b in batches) / n, 3)},
         "spark_trigger_ms": phases,
         "cpu": {"cores_busy": round(cpu_total / wall_s, 2),
-                "ms_per_1k_events": {k: round(v / landed * 1e6) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
-                                     if v > 0.05} if landed else {}},
-        "generator_cpu_s": gen["cpu_s"],
+                "ms_per_1k_events": {k: per_1k(v) for k, v in sorted(per_label.items(), key=lambda kv: -kv[1])
+                                     if v > 0.05},
+                "top_threads_ms_per_1k_events": {k: [(fam, per_1k(v)) for fam, v in cpuprof.top(cpu[k])]
+                                                 for k, v in per_label.items() if v > 0.05 and len(cpu[k]) > 1}},
     }
 
 
@@ -246,7 +231,8 @@ def _rung(cfg: LabConfig, job, log: BatchLog, rate: float, seconds: float, run_i
           progress) -> dict:
     log.take()
     last_batch = max((p["batchId"] for p in (job.query.recentProgress or [])), default=-1)
-    cpu0, t0 = cpu_snapshot(cfg), time.monotonic()
+    watched = bench_processes(cfg)
+    cpu0, t0 = cpuprof.snapshot(watched), time.monotonic()
     proc = generate(cfg, topic, rate, seconds, run_id)
     out, err = proc.communicate(timeout=seconds * 4 + 120)
     if proc.returncode != 0:
@@ -255,8 +241,8 @@ def _rung(cfg: LabConfig, job, log: BatchLog, rate: float, seconds: float, run_i
     gen = json.loads(out.strip().splitlines()[-1])
     wait_landed(log, gen["sent"], deadline_s=max(120.0, seconds * 10), progress=progress)
     wall = time.monotonic() - t0
-    cpu = cpu_delta(cpu0, cpu_snapshot(cfg))
-    cpu["load generator"] = gen["cpu_s"]
+    cpu = cpuprof.delta(cpu0, cpuprof.snapshot(watched))
+    cpu["load generator"] = {"loadgen": gen["cpu_s"]}
     return summarize_rung(rate, gen, log.take(), _progress_since(job.query, last_batch), cpu, wall)
 
 
@@ -291,4 +277,9 @@ def cpu_table(result: dict) -> str:
              "|---|" + "---|" * len(rates)]
     for k, vals in sorted(per.items(), key=lambda kv: -max(kv[1].values())):
         lines.append(f"| {k} | " + " | ".join(str(vals.get(x, "")) for x in rates) + " |")
+    last = result["rungs"][-1] if result["rungs"] else None
+    if last:
+        lines += ["", f"Busiest threads at {last['target_rate']:,.0f}/s (CPU ms per 1,000 events):"]
+        for label, fams in last["cpu"]["top_threads_ms_per_1k_events"].items():
+            lines.append(f"- {label}: " + ", ".join(f"{fam} {ms}" for fam, ms in fams))
     return "\n".join(lines)

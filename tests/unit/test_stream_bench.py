@@ -28,11 +28,13 @@ def test_percentile_is_nearest_rank():
 def test_a_rung_that_keeps_up_is_sustained():
     events = list(range(1_000_000, 1_001_000))  # 1,000 events over one second
     batches = [_batch(1_000_600, events[:500]), _batch(1_001_100, events[500:])]  # one every 0.5 s
-    r = stream_bench.summarize_rung(1000, _gen(), batches, [], {"cassandra": 0.5}, wall_s=1.2)
+    r = stream_bench.summarize_rung(1000, _gen(), batches, [], {"cassandra": {"MutationStage": 0.4, "C2 CompilerThre": 0.1}},
+                                    wall_s=1.2)
     assert r["landed"] == 1000
     assert r["sustained"] is True
     assert 0 < r["latency_s"]["p50"] <= r["latency_s"]["p99"] <= r["latency_s"]["max"] <= 1.0
     assert r["cpu"]["ms_per_1k_events"] == {"cassandra": 500}
+    assert r["cpu"]["top_threads_ms_per_1k_events"]["cassandra"][0] == ("MutationStage", 400)
 
 
 def test_a_rung_that_falls_behind_is_not_sustained():
@@ -60,7 +62,7 @@ def test_replayed_batches_do_not_count_twice():
 
 def test_tables_render_every_rung():
     events = list(range(1_000_000, 1_001_000))
-    r = stream_bench.summarize_rung(1000, _gen(), [_batch(1_001_100, events)], [], {"kafka": 0.2}, wall_s=1)
+    r = stream_bench.summarize_rung(1000, _gen(), [_batch(1_001_100, events)], [], {"kafka": {"kafka": 0.2}}, wall_s=1)
     text = stream_bench.table({"rungs": [r, {**r, "target_rate": 2000}]})
     assert text.count("\n") == 3 and "| 2,000 |" in text
     assert "| kafka | 200 | 200 |" in stream_bench.cpu_table({"rungs": [r, {**r, "target_rate": 2000}]})
@@ -76,3 +78,22 @@ def test_loadgen_events_are_valid_lab_events_with_unique_ids():
     assert e1["event_time"] == "2023-11-14T22:13:20.123Z"
     assert k1.decode() == e1["source_id"]
     assert e1["event_id"] != e2["event_id"]
+
+
+def test_thread_families_drop_the_thread_number():
+    from labsupport import cpuprof
+
+    assert cpuprof.family("MutationStage-3") == "MutationStage"
+    assert cpuprof.family("C2 CompilerThre0") == "C2 CompilerThre"
+    assert cpuprof.family("GC Thread#1") == "GC Thread"
+    assert cpuprof.family("python") == "python"
+
+
+def test_this_process_is_profiled_by_thread():
+    import os
+
+    from labsupport import cpuprof
+
+    sum(i * i for i in range(200_000))  # burn a little CPU in the main thread
+    snap = cpuprof.snapshot({"me": [os.getpid()]})
+    assert sum(snap["me"].values()) > 0
