@@ -176,7 +176,8 @@ def _progress_since(query, batch_id: int) -> list[dict]:
 
 # ---- the ladder ------------------------------------------------------------------------------
 def bench_stream(rates=DEFAULT_RATES, seconds: float = 30.0, trigger: str | None = None,
-                 progress=print, stop_when_behind: bool = True, **setting_overrides) -> dict:
+                 progress=print, stop_when_behind: bool = True, warmup_s: float = WARMUP_S,
+                 **setting_overrides) -> dict:
     from labsupport import schema, topics
     from labsupport.stream.job import StreamJob
     from labsupport.stream.settings import StreamSettings
@@ -200,8 +201,8 @@ def bench_stream(rates=DEFAULT_RATES, seconds: float = 30.0, trigger: str | None
     try:
         job.start()
         warm = min(rates[0], 2000)
-        progress(f"warm-up: {warm:,.0f}/s for {WARMUP_S:.0f}s (JIT compilation, connections, first batches)")
-        _rung(cfg, job, log, warm, WARMUP_S, f"{run_id}w", topic, progress)
+        progress(f"warm-up: {warm:,.0f}/s for {warmup_s:.0f}s (JIT compilation, connections, first batches)")
+        _rung(cfg, job, log, warm, warmup_s, f"{run_id}w", topic, progress)
         for rate in rates:
             progress(f"rate {rate:,}/s for {seconds:.0f}s ...")
             r = _rung(cfg, job, log, rate, seconds, f"{run_id}r{rate}", topic, progress)
@@ -247,13 +248,21 @@ def _rung(cfg: LabConfig, job, log: BatchLog, rate: float, seconds: float, run_i
 
 
 def _cleanup(cfg: LabConfig, topic: str, scratch) -> None:
-    from labsupport import topics
+    from labsupport import schema, topics
 
     try:
         topics.delete_topic(topic, cfg=cfg)
     except Exception as exc:  # a leftover scratch topic is harmless; say so and move on
         print(f"bench: could not delete scratch topic {topic}: {exc}")
     shutil.rmtree(scratch, ignore_errors=True)
+    try:  # the benchmark's own keyspace: a ladder leaves millions of rows behind
+        cluster, session = schema.connect(cfg)
+        try:
+            session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}", timeout=60)
+        finally:
+            cluster.shutdown()
+    except Exception as exc:
+        print(f"bench: could not drop the scratch keyspace {KEYSPACE}: {exc}")
 
 
 def table(result: dict) -> str:

@@ -50,7 +50,11 @@ class StreamSettings:
     max_payload_bytes: int = 4096
     max_future_seconds: int = 300
     max_past_seconds: int = 7 * 24 * 3600
-    batch_rows: int = 20  # rows per UNLOGGED batch (one partition each)
+    #: rows per UNLOGGED batch (one partition each). Measured on the lab machine: 100 rows
+    #: instead of 20 cut Cassandra's CPU per row 3-4x (one mutation, one request, per 100)
+    batch_rows: int = 100
+    #: ...and at most this many bytes, under the node's batch_size_warn_threshold (64 KiB)
+    batch_bytes: int = 48 * 1024
     concurrency: int = 32
     #: how long one micro-batch keeps retrying a failing Cassandra before the query fails
     write_retry_seconds: float = 20.0

@@ -42,17 +42,33 @@ SELECT_COMMITTED = "SELECT batch_id FROM {ks}.committed_batches WHERE checkpoint
 MAX_RAW_STORED = 16384  # quarantine keeps the raw record, truncated beyond this
 
 
-def chunked(rows: list, size: int) -> list[list]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
-
-
-def group_by_partition(rows: list[tuple], key: Callable[[tuple], tuple], size: int) -> list[list[tuple]]:
-    """Rows of the same partition together, in chunks of at most ``size``: each chunk
-    becomes one UNLOGGED batch that touches a single partition."""
+def group_by_partition(rows: list[tuple], key: Callable[[tuple], tuple], size: int,
+                       weigh: Callable[[tuple], int] | None = None, max_bytes: int = 0) -> list[list[tuple]]:
+    """Rows of the same partition together, in chunks of at most ``size`` rows (and, with
+    ``weigh``, at most ``max_bytes``): each chunk becomes one UNLOGGED batch that touches
+    a single partition. Cassandra fails a batch above ``batch_size_fail_threshold``, so
+    a few large payloads must not push a chunk past it."""
     groups: dict[tuple, list] = defaultdict(list)
     for row in rows:
         groups[key(row)].append(row)
-    return [chunk for part in groups.values() for chunk in chunked(part, size)]
+    chunks = []
+    for part in groups.values():
+        chunk, used = [], 0
+        for row in part:
+            w = weigh(row) if weigh else 0
+            if chunk and (len(chunk) >= size or (max_bytes and used + w > max_bytes)):
+                chunks.append(chunk)
+                chunk, used = [], 0
+            chunk.append(row)
+            used += w
+        if chunk:
+            chunks.append(chunk)
+    return chunks
+
+
+def _weigh_event(e: tuple) -> int:
+    """Approximate serialized size of an events_by_bucket row: the payload plus ~160 bytes."""
+    return 160 + len(e[7] or "")
 
 
 def minute_counts(event_ms: list[int]) -> dict[int, int]:
@@ -157,7 +173,7 @@ class CassandraSink:
         now_ms = int(time.time() * 1000)
         statements = []
         # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
-        for chunk in group_by_partition(events, lambda e: (e[0], e[1]), s.batch_rows):
+        for chunk in group_by_partition(events, lambda e: (e[0], e[1]), s.batch_rows, _weigh_event, s.batch_bytes):
             batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._cl)
             for e in chunk:
                 batch.add(st["bucket"], (*e[:10], now_ms))

@@ -6,6 +6,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -65,7 +66,9 @@ def test_kafka_produce_consume_round_trip(lab_stack):
     assert sorted(_consume_all(topic, len(values))) == sorted(values)
 
 
-def test_cassandra_create_insert_select(lab_stack):
+@pytest.fixture
+def lab_test_keyspace(lab_stack):
+    """A session on the real Cassandra with the scratch keyspace ``lab_test``."""
     from cassandra.cluster import Cluster
 
     cfg = get_config()
@@ -74,15 +77,20 @@ def test_cassandra_create_insert_select(lab_stack):
         s = cluster.connect()
         s.execute("CREATE KEYSPACE IF NOT EXISTS lab_test WITH replication = "
                   "{'class': 'SimpleStrategy', 'replication_factor': 1}")
-        table = f"lab_test.t_{uuid.uuid4().hex[:8]}"
-        s.execute(f"CREATE TABLE {table} (k text, ts int, v double, PRIMARY KEY ((k), ts))")
-        insert = s.prepare(f"INSERT INTO {table} (k, ts, v) VALUES (?, ?, ?)")
-        for i in range(100):
-            s.execute(insert, ("a", i, i * 1.5))
-        rows = list(s.execute(f"SELECT ts, v FROM {table} WHERE k = 'a'"))
-        assert len(rows) == 100 and rows[10].v == 15.0
+        yield s
     finally:
         cluster.shutdown()
+
+
+def test_cassandra_create_insert_select(lab_test_keyspace):
+    s = lab_test_keyspace
+    table = f"lab_test.t_{uuid.uuid4().hex[:8]}"
+    s.execute(f"CREATE TABLE {table} (k text, ts int, v double, PRIMARY KEY ((k), ts))")
+    insert = s.prepare(f"INSERT INTO {table} (k, ts, v) VALUES (?, ?, ?)")
+    for i in range(100):
+        s.execute(insert, ("a", i, i * 1.5))
+    rows = list(s.execute(f"SELECT ts, v FROM {table} WHERE k = 'a'"))
+    assert len(rows) == 100 and rows[10].v == 15.0
 
 
 def _prom_query(expr: str) -> list[dict]:
@@ -100,21 +108,12 @@ def test_prometheus_has_kafka_broker_topic_metrics(lab_stack):
     assert series[0]["metric"]["service"] == "kafka"
 
 
-def test_prometheus_has_cassandra_write_latency(lab_stack):
-    from cassandra.cluster import Cluster
-
-    cfg = get_config()
-    cluster = Cluster(cfg.cassandra_contact_points, port=cfg.cassandra_port)
-    try:
-        s = cluster.connect()
-        s.execute("CREATE KEYSPACE IF NOT EXISTS lab_test WITH replication = "
-                  "{'class': 'SimpleStrategy', 'replication_factor': 1}")
-        s.execute("CREATE TABLE IF NOT EXISTS lab_test.latency (k int PRIMARY KEY, v text)")
-        insert = s.prepare("INSERT INTO lab_test.latency (k, v) VALUES (?, ?)")
-        for i in range(300):
-            s.execute(insert, (i, "v"))
-    finally:
-        cluster.shutdown()
+def test_prometheus_has_cassandra_write_latency(lab_test_keyspace):
+    s = lab_test_keyspace
+    s.execute("CREATE TABLE IF NOT EXISTS lab_test.latency (k int PRIMARY KEY, v text)")
+    insert = s.prepare("INSERT INTO lab_test.latency (k, v) VALUES (?, ?)")
+    for i in range(300):
+        s.execute(insert, (i, "v"))
     expr = 'cassandra_clientrequest_latency_microseconds{job="cassandra",operation="Write",quantile="0.99"}'
     _wait_for(lambda: [x for x in _prom_query(expr) if float(x["value"][1]) > 0], 60, f"{expr} > 0")
     # the counter must account for at least the writes just made (next scrape)

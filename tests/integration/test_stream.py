@@ -267,15 +267,10 @@ def test_cassandra_outage_is_visible_then_recovered_and_counters_never_run_ahead
 # ---- bad input: quarantined with its reason, the stream keeps going -----------------------
 @pytest.fixture(scope="module")
 def spark(lab_stack):
-    """An in-process session on its own UI port, so it never blocks the service's."""
-    import socket
-
+    """An in-process session; it takes a free UI port, never the `stream` service's."""
     from labsupport.stream.job import spark_session
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    session = spark_session(get_config().replace(spark_ui_port=port), app_name="streamlab-tests")
+    session = spark_session(app_name="streamlab-tests")
     yield session
     session.stop()
 

@@ -43,6 +43,15 @@ def test_every_unlogged_batch_touches_one_partition_and_no_row_is_lost():
     assert sorted(r for c in chunks for r in c) == sorted(rows)
 
 
+def test_big_payloads_split_a_partition_into_more_batches_under_the_byte_budget():
+    rows = [("b", 0, "x" * (4000 if i % 10 == 0 else 100)) for i in range(200)]
+    chunks = group_by_partition(rows, lambda r: (r[0], r[1]), 100, lambda r: len(r[2]), 20_000)
+    assert all(sum(len(r[2]) for r in c) <= 20_000 for c in chunks)
+    assert len(chunks) > 2 and sum(len(c) for c in chunks) == 200
+    one_huge = group_by_partition([("b", 0, "x" * 50_000)], lambda r: (r[0], r[1]), 100, lambda r: len(r[2]), 20_000)
+    assert one_huge == [[("b", 0, "x" * 50_000)]]  # a single row too big is still sent (and fails loudly)
+
+
 def test_minute_counts_split_at_minute_boundaries():
     assert minute_counts([0, 59_999, 60_000, 61_000, 125_000]) == {0: 2, 60_000: 2, 120_000: 1}
 

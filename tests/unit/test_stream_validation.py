@@ -15,15 +15,10 @@ from labsupport.stream.validation import REASONS, parse
 
 @pytest.fixture(scope="module")
 def spark():
-    import socket
-
-    from labsupport.config import get_config
+    """An in-process session; it takes a free UI port, never the `stream` service's."""
     from labsupport.stream.job import spark_session
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    session = spark_session(get_config().replace(spark_ui_port=port), app_name="streamlab-unit")
+    session = spark_session(app_name="streamlab-unit")
     yield session
     session.stop()
 
