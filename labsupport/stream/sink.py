@@ -97,19 +97,21 @@ class CassandraSink:
     def session(self):
         if self._session is None:
             from cassandra import ConsistencyLevel
-            from cassandra.cluster import Cluster
+            from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
             from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 
             from labsupport import schema
 
+            cl = getattr(ConsistencyLevel, self.settings.consistency.upper())
+            profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+                                       consistency_level=cl)
             cluster = Cluster(self.cfg.cassandra_contact_points, port=self.cfg.cassandra_port,
                               reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0),
-                              load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+                              execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                               connect_timeout=5, control_connection_timeout=5, protocol_version=5)
             try:
                 session = cluster.connect()
                 schema.ensure(self.cfg, self.settings.keyspace, session=session)
-                cl = getattr(ConsistencyLevel, self.settings.consistency.upper())
                 ks = self.settings.keyspace
                 for name, cql in (("bucket", INSERT_BY_BUCKET), ("source", INSERT_BY_SOURCE),
                                   ("quarantine", INSERT_QUARANTINE), ("minute", INSERT_MINUTE),
