@@ -253,6 +253,14 @@ class AirflowClient:
     def task_instance(self, run_id: str, task_id: str = "ingest") -> dict:
         return self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
 
+    def task_tries(self, run_id: str, task_id: str = "ingest") -> list[dict]:
+        """Every try of a task instance as Airflow recorded it, first try first: its
+        number, state, start and end (a retried try keeps its own state and log)."""
+        body = self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
+        return sorted(({"try_number": t["try_number"], "state": t["state"], "start_date": t.get("start_date"),
+                        "end_date": t.get("end_date")} for t in body["task_instances"]),
+                      key=lambda t: t["try_number"])
+
     def task_log(self, run_id: str, try_number: int, task_id: str = "ingest") -> str:
         body = self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
                             params={"full_content": True}, headers={"Accept": "application/json"})
