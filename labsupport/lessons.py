@@ -8,6 +8,7 @@ deterministic events of a recent window); it never deletes data.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -29,12 +30,21 @@ def _ingestion(cfg: LabConfig) -> None:
 
 
 def _stream_inputs(cfg: LabConfig, minutes: int = 5) -> None:
-    """Keyspace and tables, and the last few minutes of events in the topic."""
+    """Keyspace and tables, and recent events in the topic.
+
+    Idempotent: when the topic already received records in the last ``minutes`` (by
+    broker time), nothing is published. Otherwise the events of
+    ``[now - 2*minutes, now - minutes)`` (whole minutes) are: older than any window a
+    lesson publishes itself (lesson 3 audits the last minutes it published, and a
+    second copy of those events would count as duplicates), and never the window an
+    earlier call published, which is at least ``minutes`` older."""
     from labsupport import events, producers, schema, topics
 
     schema.ensure(cfg)
     topics.ensure_topic(cfg=cfg)
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    if topics.received_since(topics.EVENTS_TOPIC, time.time() - minutes * 60, cfg=cfg):
+        return
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=minutes)
     producers.publish(events.events_between(end - timedelta(minutes=minutes), end), topics.EVENTS_TOPIC, cfg=cfg)
 
 
