@@ -180,12 +180,68 @@ class AirflowClient:
                  reprocess: str = "none", max_active_runs: int = 4) -> dict:
         """Create a backfill (run by the scheduler) for the schedule's intervals between
         ``since`` and ``until``. ``reprocess``: none | failed | completed."""
-        return self.request("POST", "/backfills", json={
-            "dag_id": self.dag_id, "from_date": to_iso(since), "to_date": to_iso(until),
-            "dag_run_conf": conf or {}, "reprocess_behavior": reprocess, "max_active_runs": max_active_runs})
+        body = {"dag_id": self.dag_id, "from_date": to_iso(since), "to_date": to_iso(until),
+                "dag_run_conf": conf or {}, "reprocess_behavior": reprocess, "max_active_runs": max_active_runs}
+        # a POST retried after "database is locked" can meet its own first attempt (409)
+        # before SQLite rolled it back, or find it committed: poll until one is clear
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self.request("POST", "/backfills", json=body)
+            except AirflowApiError as exc:
+                if "HTTP 409" not in exc.cause or time.monotonic() > deadline:
+                    raise
+            active = [b for b in self.request("GET", "/backfills", params={"dag_id": self.dag_id})["backfills"]
+                      if not b.get("completed_at")]
+            mine = [b for b in active if epoch(b["from_date"]) == _epoch(since) and epoch(b["to_date"]) == _epoch(until)]
+            if mine:
+                return mine[0]
+            if active:
+                raise AirflowApiError(f"another backfill of {self.dag_id} is running: {active[0]}",
+                                      "wait for it or cancel it (PUT /backfills/{id}/cancel)")
+            time.sleep(1)
 
     def backfill_runs(self, backfill_id: int) -> list[dict]:
         return [r for r in self.runs(run_type="backfill", limit=1000) if r.get("backfill_id") == backfill_id]
+
+    # ---- runs by window --------------------------------------------------------------------
+    def window_runs(self, since: datetime | float, until: datetime | float,
+                    run_types: Iterable[str] = ("scheduled", "backfill")) -> list[dict]:
+        """Runs of ``run_types`` whose window starts in ``[since, until)``, oldest first."""
+        lo, hi = _epoch(since), _epoch(until)
+        return [r for r in self.runs(limit=1000) if r["run_type"] in run_types and r.get("data_interval_start")
+                and lo <= epoch(r["data_interval_start"]) < hi]
+
+    def wait_windows(self, since: datetime | float, until: datetime | float, states: Iterable[str] = FINISHED,
+                     run_types: Iterable[str] = ("scheduled", "backfill"), timeout: float = 180,
+                     poll: float = 1.0, step: int = 60) -> list[dict]:
+        """Poll until every ``step``-second window of ``[since, until)`` has exactly one
+        run (of ``run_types``) and each is in ``states``; returns them, oldest first."""
+        want = round((_epoch(until) - _epoch(since)) / step)
+        states, run_types = set(states), tuple(run_types)
+
+        def reached(_runs):
+            got = self.window_runs(since, until, run_types)
+            return got if len(got) == want and all(r["state"] in states for r in got) else None
+
+        return self.wait_for(reached, timeout=timeout, poll=poll,
+                             what=f"{want} window(s) from {to_iso(since)} in {sorted(states)}")
+
+    def run_rows(self, runs: Iterable[dict], task_id: str = "ingest") -> list[dict]:
+        """One row per run for a table: window, type, state, tries, fetched, published."""
+        rows = []
+        for r in runs:
+            ti = self.task_instance(r["dag_run_id"], task_id)
+            try:
+                stats = self.result(r["dag_run_id"], task_id) if ti.get("state") == "success" else {}
+            except AirflowApiError:
+                stats = {}
+            start = r.get("data_interval_start")
+            rows.append({"window": f"{start[11:16]}–{r['data_interval_end'][11:16]}" if start else "-",
+                         "run_type": r["run_type"], "state": r["state"], "tries": ti.get("try_number"),
+                         "fetched": stats.get("fetched"), "published": stats.get("published"),
+                         "topic": stats.get("topic"), "run_id": r["dag_run_id"]})
+        return rows
 
     # ---- what a run did -----------------------------------------------------------------
     def result(self, run_id: str, task_id: str = "ingest") -> dict:
@@ -197,6 +253,14 @@ class AirflowClient:
     def task_instance(self, run_id: str, task_id: str = "ingest") -> dict:
         return self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
 
+    def task_tries(self, run_id: str, task_id: str = "ingest") -> list[dict]:
+        """Every try of a task instance as Airflow recorded it, first try first: its
+        number, state, start and end (a retried try keeps its own state and log)."""
+        body = self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
+        return sorted(({"try_number": t["try_number"], "state": t["state"], "start_date": t.get("start_date"),
+                        "end_date": t.get("end_date")} for t in body["task_instances"]),
+                      key=lambda t: t["try_number"])
+
     def task_log(self, run_id: str, try_number: int, task_id: str = "ingest") -> str:
         body = self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
                             params={"full_content": True}, headers={"Accept": "application/json"})
@@ -204,6 +268,15 @@ class AirflowClient:
         if isinstance(content, list):
             return "\n".join(_log_line(c) for c in content)
         return str(content)
+
+
+def epoch(iso: str) -> float:
+    """Epoch seconds of an ISO-8601 time from the API."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _epoch(t: datetime | float) -> float:
+    return t.timestamp() if isinstance(t, datetime) else float(t)
 
 
 def _db_busy(r: httpx.Response) -> bool:

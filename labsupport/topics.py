@@ -105,6 +105,23 @@ def topic_configs(name: str = EVENTS_TOPIC, cfg: LabConfig | None = None) -> dic
         admin.close()
 
 
+def received_since(topic: str, since: float, cfg: LabConfig | None = None) -> bool:
+    """Whether ``topic`` holds a record whose (broker or producer) timestamp is at or
+    after ``since`` (epoch seconds): Kafka's time index answers without reading data."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    cfg = cfg or get_config()
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                             client_id="lab-topics")
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        found = consumer.offsets_for_times({TopicPartition(topic, p): int(since * 1000) for p in parts})
+        return any(v is not None for v in found.values())
+    finally:
+        consumer.close()
+
+
 def replay(topic: str = EVENTS_TOPIC, cfg: LabConfig | None = None, timeout: float = 60.0,
            decode: bool = True) -> Iterator[dict]:
     """Every record of ``topic`` from offset 0 up to the end offsets seen at the start.

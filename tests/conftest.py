@@ -36,13 +36,9 @@ def ingest_stack(lab_stack):
     The DAG's history is deleted first (the DAG is re-parsed paused), so runs of an
     earlier session can't shadow this one's windows. Bursts are switched off in the
     API for the session (restored after) so every window has the same small size."""
-    import os
-    import time
-
     import httpx
 
-    from labsupport import services, topics
-    from labsupport.airflow_client import AirflowClient, AirflowApiError
+    from labsupport import lessons, services
     from labsupport.config import get_config
 
     cfg = get_config()
@@ -52,45 +48,9 @@ def ingest_stack(lab_stack):
     profile = api.put("/profile", json={**old_profile, "burst_every": 0}).json()
     api.delete("/faults")
 
-    start = (int(time.time()) // 60 - 10) * 60
-    topic = f"events-test-{start}"
-    topics.ensure_topic(topic, cfg=cfg)
-    settings = {"LAB_INGEST_START_DATE": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
-                "LAB_INGEST_TOPIC": topic, "LAB_INGEST_RETRIES": "3", "LAB_INGEST_RETRY_DELAY_S": "1",
-                "LAB_INGEST_MAX_RETRY_DELAY_S": "8", "LAB_INGEST_HTTP_ATTEMPTS": "4",
-                "LAB_INGEST_PAGE_SIZE": "1000"}
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    try:
-        airflow = services.service("airflow", cfg)
-        airflow.stop()
-        airflow.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    client = AirflowClient(cfg)
-    client.pause()
-    for run in client.runs(limit=1000):
-        if run["state"] in ("queued", "running"):
-            client.request("PATCH", f"/dags/{client.dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.request("DELETE", f"/dags/{client.dag_id}")
-            break
-        except AirflowApiError as exc:
-            if "HTTP 409" not in exc.cause or time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    deadline = time.monotonic() + 120
-    while not client.dag_parsed():
-        if time.monotonic() > deadline:
-            raise AirflowApiError("the DAG was not re-parsed within 120 s after its deletion",
-                                  "read `lab logs airflow` (dag-processor)")
-        time.sleep(1)
+    sandbox = lessons.ingest_sandbox(minutes_back=10, topic_prefix="events-test", retries=3, retry_delay_s=1,
+                                     max_retry_delay_s=8, http_attempts=4, page_size=1000, cfg=cfg)
+    client, start, topic = sandbox["client"], sandbox["start"], sandbox["topic"]
     yield {"client": client, "api": api, "start": start, "topic": topic, "profile": profile, "cfg": cfg}
     # faults and profile live in the API process: once the stack has been stopped (the
     # last test does that) there is nothing left to restore
