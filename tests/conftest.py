@@ -19,11 +19,15 @@ def lab_stack():
     """Kafka, Cassandra and Prometheus, really running, for the whole session.
 
     There is no skip: a service that cannot start fails every test that needs it."""
-    from labsupport import stack
+    from labsupport import services, stack
 
+    before = services.running()
     stack.up(["kafka", "cassandra", "prometheus"])
     yield stack
-    stack.down()
+    # leave the machine as found: a learner's running lab stays up after `lab test`
+    started = [n for n in services.running() if n not in before]
+    if started:  # (an empty list would mean every service)
+        stack.down(started)
 
 
 @pytest.fixture(scope="session")

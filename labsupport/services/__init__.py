@@ -35,3 +35,8 @@ def service(name: str, cfg: LabConfig | None = None) -> Service:
     except KeyError:
         raise UnknownService(f"no service named {name!r}", f"choose one of: {', '.join(REGISTRY)}") from None
     return cls(cfg or get_config())
+
+
+def running(cfg: LabConfig | None = None) -> list[str]:
+    """Names of the services running now, in start order."""
+    return [n for n in names() if service(n, cfg).running()]

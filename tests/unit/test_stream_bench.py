@@ -45,12 +45,25 @@ def test_a_rung_that_falls_behind_is_not_sustained():
     assert r["throughput"] < 50
 
 
+def test_a_growing_latency_is_not_sustained_even_when_short():
+    # 30 s of input at 100/s; each 2 s batch commits 2.5 s after the previous one: the
+    # stream is 20 % short, latency grows from ~1 s to ~9 s though p99 stays under 10 s
+    batches = [_batch(1_000_000 + 2000 * (k + 1) + 500 * k,
+                      list(range(1_000_000 + 2000 * k, 1_000_000 + 2000 * (k + 1), 10)))
+               for k in range(15)]
+    r = stream_bench.summarize_rung(100, _gen(sent=3000, seconds=30), batches, [], {}, wall_s=40)
+    assert r["latency_s"]["p99"] <= stream_bench.SUSTAINED_P99_S
+    assert r["latency_growth_s"] > stream_bench.SUSTAINED_GROWTH_S and r["sustained"] is False
+
+
 def test_commit_rate_is_the_input_rate_while_keeping_up_and_capacity_when_not():
     keeping_up = [_batch(1000 * t, list(range(2000))) for t in range(1, 11)]  # 2,000 rows every second
     assert stream_bench.commit_rate(keeping_up) == 2000
     behind = [_batch(3000 * t, list(range(2000))) for t in range(1, 11)]  # same batches, 3 s apart
     assert round(stream_bench.commit_rate(behind)) == 667
-    assert stream_bench.commit_rate(keeping_up[:1]) is None
+    partial_last = keeping_up + [_batch(11_000, list(range(300)))]  # the generator stopped mid-interval
+    assert stream_bench.commit_rate(partial_last) == 2000
+    assert stream_bench.commit_rate(keeping_up[:2]) is None
 
 
 def test_replayed_batches_do_not_count_twice():

@@ -1,0 +1,26 @@
+"""reset_to picks the steps a lesson needs (the steps themselves run against the real
+stack in the notebook tests)."""
+
+from __future__ import annotations
+
+from labsupport import lessons
+from labsupport.config import LabConfig
+
+
+def _recorded(monkeypatch, lesson: int) -> list[str]:
+    calls: list[str] = []
+    fake = [(r, what, lambda cfg, w=what: calls.append(w)) for r, what, _ in lessons.STEPS]
+    monkeypatch.setattr(lessons, "STEPS", fake)
+    assert lessons.reset_to(lesson, cfg=LabConfig(), progress=lambda _m: None) == calls
+    return calls
+
+
+def test_lesson_2_gets_the_core_and_airflow(monkeypatch):
+    calls = _recorded(monkeypatch, 2)
+    assert len(calls) == 2 and "Airflow" in calls[1]
+
+
+def test_lesson_3_gets_its_events_but_no_airflow(monkeypatch):
+    calls = _recorded(monkeypatch, 3)
+    assert len(calls) == 2 and "Kafka" in calls[0] and "schema" in calls[1]
+    assert not any("Airflow" in c for c in calls)
