@@ -12,10 +12,9 @@ import pytest
 from labsupport import notebook_runner, services
 
 LESSONS = notebook_runner.lessons()
-#: run alone too: each starts from stopped services, so its set-up cell must build its state.
-#: Lesson 01 starts the services itself (its subject) and is left out: 2+ min for little
-#: (docs/benchmarks.md has the times)
-ALONE = [p for p in LESSONS if p.name[:2] in ("02", "03")]
+#: every lesson runs alone too, from stopped services: its set-up cell must build its state
+#: (00 needs none, 01 starts the services itself — its subject, 02 on call reset_to(n))
+ALONE = LESSONS
 
 
 def _executed_checks(out) -> bool:
