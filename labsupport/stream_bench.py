@@ -68,13 +68,12 @@ def bench_processes(cfg: LabConfig) -> dict[str, list[int]]:
     """Every process whose CPU the benchmark accounts for, by label: each running lab
     service (its whole process group), this process (the stream's Python driver), its
     Spark JVM and Spark's Python workers. The load generator reports its own CPU."""
-    from labsupport import procs
-    from labsupport.services import REGISTRY
+    from labsupport import procs, services
 
     out: dict[str, list[int]] = {}
-    for name in REGISTRY:
-        rec = procs.read_record(cfg.paths.pidfile(name))
-        if rec is not None and rec.alive():
+    for name in services.running(cfg):
+        rec = services.service(name, cfg).record()
+        if rec is not None:  # it may have stopped since
             out[name] = [p.pid for p in procs.group_members(rec.pgid)]
     me = psutil.Process()
     out["stream driver (python)"] = [me.pid]

@@ -22,10 +22,6 @@ def _executed_checks(out) -> bool:
     return bool([c for c in executed.cells if c.cell_type == "code"][-1].get("execution_count"))
 
 
-def _running() -> list[str]:
-    return services.running()
-
-
 def test_there_are_lessons():
     assert len(LESSONS) >= 2
 
@@ -57,20 +53,20 @@ def services_put_back(lab_stack):
     """The alone runs stop every service: afterwards the ones that were running are
     started again and the ones the notebooks started are stopped, so the tests after
     these find the stack as it was (data is never purged)."""
-    before = _running()
+    before = services.running()
     yield
-    extra = [n for n in _running() if n not in before]
+    extra = [n for n in services.running() if n not in before]
     if extra:  # an empty list would mean every service
         lab_stack.down(extra)
     if before:
         lab_stack.up(before)
-    assert _running() == before
+    assert services.running() == before
 
 
 @pytest.mark.parametrize("path", ALONE, ids=[p.stem for p in ALONE])
 def test_lesson_runs_alone_from_stopped_services(services_put_back, lab_stack, path):
     lab_stack.down()
-    assert _running() == [], "the notebook must start from stopped services"
+    assert services.running() == [], "the notebook must start from stopped services"
     out, seconds = notebook_runner.run(path, fast=True)
     assert _executed_checks(out), "the checks cell did not run"
-    print(f"{path.name} alone: {seconds:.0f}s, left running: {_running()}")
+    print(f"{path.name} alone: {seconds:.0f}s, left running: {services.running()}")
