@@ -184,18 +184,20 @@ class AirflowClient:
                 "dag_run_conf": conf or {}, "reprocess_behavior": reprocess, "max_active_runs": max_active_runs}
         # a POST retried after "database is locked" can meet its own first attempt (409)
         # before SQLite rolled it back, or find it committed: poll until one is clear
-        deadline = time.monotonic() + 60
+        deadline, called = time.monotonic() + 60, time.time()
         while True:
             try:
                 return self.request("POST", "/backfills", json=body)
             except AirflowApiError as exc:
                 if "HTTP 409" not in exc.cause or time.monotonic() > deadline:
                     raise
-            active = [b for b in self.request("GET", "/backfills", params={"dag_id": self.dag_id})["backfills"]
-                      if not b.get("completed_at")]
-            mine = [b for b in active if epoch(b["from_date"]) == _epoch(since) and epoch(b["to_date"]) == _epoch(until)]
+            known = self.request("GET", "/backfills", params={"dag_id": self.dag_id})["backfills"]
+            # ours may have committed and even finished already: same range, running or created by this call
+            mine = [b for b in known if epoch(b["from_date"]) == _epoch(since) and epoch(b["to_date"]) == _epoch(until)
+                    and (not b.get("completed_at") or epoch(b["created_at"]) >= called - 1)]
             if mine:
-                return mine[0]
+                return mine[-1]
+            active = [b for b in known if not b.get("completed_at")]
             if active:
                 raise AirflowApiError(f"another backfill of {self.dag_id} is running: {active[0]}",
                                       "wait for it or cancel it (PUT /backfills/{id}/cancel)")

@@ -8,7 +8,7 @@ import subprocess
 import yaml
 
 from labsupport import compose
-from labsupport.config import LabConfig, REPO_ROOT
+from labsupport.config import LabConfig, REPO_ROOT, get_config
 
 COMPOSE = REPO_ROOT / "stack" / "compose.yaml"
 
@@ -19,7 +19,7 @@ def _spec() -> dict:
 
 def test_compose_tool_accepts_the_file(tmp_path):
     cfg = LabConfig.from_env({}, home=tmp_path)
-    (tmp_path / "jars").symlink_to(REPO_ROOT / ".lab" / "jars")
+    (tmp_path / "jars").symlink_to(get_config().home / "jars")  # the lab's own, wherever LAB_HOME is
     compose.render(cfg)  # writes the Prometheus config the file mounts
     assert shutil.which("docker-compose"), "`./lab test` installs docker-compose to validate the file"
     out = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
