@@ -15,9 +15,9 @@ def _recorded(monkeypatch, lesson: int) -> list[str]:
     return calls
 
 
-def test_lesson_2_gets_the_core_and_airflow(monkeypatch):
+def test_lesson_2_gets_the_core_and_the_events_api(monkeypatch):
     calls = _recorded(monkeypatch, 2)
-    assert len(calls) == 2 and "Airflow" in calls[1]
+    assert len(calls) == 2 and "events API" in calls[1]
 
 
 def test_lesson_3_gets_its_events_but_no_airflow(monkeypatch):
