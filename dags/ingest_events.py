@@ -258,17 +258,9 @@ def ingest_events():
 
     @task
     def report(stats: dict) -> None:
-        """Push the run's numbers to a Prometheus pushgateway when one is configured."""
-        gateway = os.environ.get("LAB_PUSHGATEWAY_URL")
-        if not gateway:
-            print(f"run numbers: {stats}")
-            return
-        from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
-
-        reg = CollectorRegistry()
-        for name in ("fetched", "published", "publish_s"):
-            Gauge(f"ingest_events_{name}", f"last run's {name}", registry=reg).set(stats[name])
-        push_to_gateway(gateway, job=DAG_ID, registry=reg)
+        """The run's numbers in its log; the same dict is the ingest task's XCom, which the
+        lab reads per run through the REST API (`AirflowClient.result`)."""
+        print(f"run numbers: {stats}")
 
     report(ingest(plan_window()))
 
