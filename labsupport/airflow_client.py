@@ -259,9 +259,16 @@ class AirflowClient:
         """Every try of a task instance as Airflow recorded it, first try first: its
         number, state, start and end (a retried try keeps its own state and log)."""
         body = self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
-        return sorted(({"try_number": t["try_number"], "state": t["state"], "start_date": t.get("start_date"),
-                        "end_date": t.get("end_date")} for t in body["task_instances"]),
-                      key=lambda t: t["try_number"])
+        # the answer is the history rows plus the live task instance, which can repeat the
+        # newest try while it is being archived: keep one row per try, the one that ended last
+        tries: dict[int, dict] = {}
+        for t in body["task_instances"]:
+            row = {"try_number": t["try_number"], "state": t["state"], "start_date": t.get("start_date"),
+                   "end_date": t.get("end_date")}
+            seen = tries.get(row["try_number"])
+            if seen is None or (row["end_date"] or "") >= (seen["end_date"] or ""):
+                tries[row["try_number"]] = row
+        return [tries[n] for n in sorted(tries)]
 
     def task_log(self, run_id: str, try_number: int, task_id: str = "ingest") -> str:
         body = self.request("GET", f"/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
