@@ -38,6 +38,19 @@ def scalar(expr: str, cfg: LabConfig | None = None, default: float = 0.0) -> flo
     return sum(float(s["value"][1]) for s in result) if result else default
 
 
+def wait_at_least(expr: str, minimum: float, timeout: float = 60, poll: float = 1.0,
+                  cfg: LabConfig | None = None) -> float:
+    """Poll ``scalar(expr)`` until it reaches ``minimum`` (a counter catching up with what
+    was just done: Prometheus only sees it at its next scrape); returns the value."""
+    deadline = time.monotonic() + timeout
+    while (value := scalar(expr, cfg)) < minimum:
+        if time.monotonic() > deadline:
+            raise PromError(f"{expr} is {value:g} after {timeout:.0f} s, expected at least {minimum:g}",
+                            "check the target in Prometheus (`lab status`) and `lab lint-metrics`")
+        time.sleep(poll)
+    return value
+
+
 def query_range(expr: str, minutes: float = 15, step: float = 5, cfg: LabConfig | None = None) -> list[dict]:
     end = time.time()
     return _get("/api/v1/query_range", {"query": expr, "start": end - minutes * 60, "end": end, "step": step},
