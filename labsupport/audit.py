@@ -1,7 +1,10 @@
 """The exactly-once audit: what was produced for a time range against what Cassandra holds.
 
 Events are a pure function of time (labsupport.events), so the audit recomputes the ids
-produced for ``[since, until)`` and looks each up in ``events_by_bucket``:
+produced for ``[since, until)`` and looks each up in ``events_by_bucket``. With
+``published_to=<topic>`` it takes the ids actually published to that topic instead (for
+events that did not come from the API's model, or to tell "never published" from "lost
+by the stream"):
 
 * ``missing``    produced, but no row (lost: e.g. a wiped checkpoint restarted at latest)
 * ``duplicated`` the per-minute aggregate counts more events than there are distinct rows
@@ -89,10 +92,33 @@ def quarantined_between(session, keyspace: str, since: datetime, until: datetime
                if topic is None or r.topic == topic)
 
 
+def published_between(topic: str, since: datetime, until: datetime, cfg: LabConfig | None = None) -> set[str]:
+    """Ids of the events in ``topic`` (read from offset 0) whose event time is in [since, until).
+    Records that do not parse as an event are skipped: they are the quarantine's business."""
+    import json
+
+    from labsupport import topics
+
+    lo, hi = _ms(since), _ms(until)
+    ids = set()
+    for rec in topics.replay(topic, cfg=cfg, decode=False):
+        try:
+            ev = json.loads(rec.value)
+            at = _ms(datetime.fromisoformat(ev["event_time"].replace("Z", "+00:00")))
+            event_id = ev["event_id"]
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue
+        if lo <= at < hi and isinstance(event_id, str):
+            ids.add(event_id)
+    return ids
+
+
 def audit(since: datetime | float, until: datetime | float, profile: Profile = Profile(), keyspace: str = "streamlab",
-          settings: StreamSettings | None = None, topic: str | None = None,
+          settings: StreamSettings | None = None, topic: str | None = None, published_to: str | None = None,
           cfg: LabConfig | None = None, session=None) -> AuditReport:
-    """Compare the events ``profile`` produced in [since, until) with Cassandra."""
+    """Compare the events ``profile`` produced in [since, until) — or, with
+    ``published_to``, the events found in that topic — with Cassandra. ``topic`` limits
+    the quarantine count to one topic's records."""
     from labsupport import schema
 
     cfg = cfg or get_config()
@@ -104,7 +130,8 @@ def audit(since: datetime | float, until: datetime | float, profile: Profile = P
         cluster, session = schema.connect(cfg)
     try:
         schema.ensure(cfg, keyspace, session=session)  # an audit before the first run reports zeros
-        produced = {e["event_id"] for e in events_between(since, until, profile)}
+        produced = (published_between(published_to, since, until, cfg) if published_to
+                    else {e["event_id"] for e in events_between(since, until, profile)})
         rows = rows_between(session, keyspace, since, until, settings.bucket_width, settings.shards)
         # the aggregate is per minute: compare it with distinct rows of the same whole minutes
         m_since = _minute_floor(since)

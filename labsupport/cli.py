@@ -136,6 +136,8 @@ def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no of
           keyspace: str = typer.Option("streamlab", "--keyspace"),
           seed: str = typer.Option("streamlab", "--seed", help="The events profile's seed."),
           rate: float = typer.Option(50.0, "--rate", help="The events profile's base rate (events/s)."),
+          published_to: str = typer.Option(None, "--published-to", metavar="TOPIC",
+                                           help="Audit the ids found in this topic instead of the profile's."),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Exactly-once report for a time range: produced, landed, missing, duplicated, quarantined."""
     from datetime import datetime
@@ -148,7 +150,7 @@ def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no of
         start, end = datetime.fromisoformat(since), datetime.fromisoformat(until)
     except ValueError as exc:
         raise LabError(f"not an ISO time: {exc}", "write e.g. --since 2026-11-25T07:00 --until 2026-11-25T08:00")
-    report = run_audit(start, end, Profile(rate=rate, seed=seed), keyspace=keyspace).as_dict()
+    report = run_audit(start, end, Profile(rate=rate, seed=seed), keyspace=keyspace, published_to=published_to).as_dict()
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
