@@ -23,6 +23,16 @@ def test_notebooks_are_committed_without_outputs():
     assert dirty == [], f"strip outputs (nbstripout) from: {dirty}"
 
 
+def test_notebooks_are_valid_nbformat_with_unique_cell_ids():
+    import nbformat
+
+    for path in _tracked("notebooks/*.ipynb"):
+        nb = json.loads((REPO_ROOT / path).read_text())
+        ids = [cell.get("id") for cell in nb["cells"]]
+        assert None not in ids and len(set(ids)) == len(ids), f"{path}: every cell needs its own id {ids}"
+        nbformat.validate(nbformat.from_dict(nb))
+
+
 def test_pyspark_pin_matches_the_kafka_connector_jar_version():
     lock = (REPO_ROOT / "requirements" / "lab.lock").read_text()
     pom = (REPO_ROOT / "stack" / "maven" / "pom.xml").read_text()
