@@ -15,6 +15,8 @@ import httpx
 import nbformat
 import pytest
 
+from labsupport.cli import JUPYTERLAB_QUIET
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -33,7 +35,7 @@ def jupyterlab(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.news_url=", "--ServerApp.allow_root=True"],
+         *JUPYTERLAB_QUIET, "--ServerApp.allow_root=True"],
         stdout=open(tmp_path / "jupyter.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -71,8 +73,13 @@ def test_live_plot_widget_renders_in_jupyterlab(lab_stack, jupyterlab, page, art
         plot.wait_for(timeout=120_000)
     finally:
         page.screenshot(path=str(artifacts / "jupyterlab-live-plot.png"))
-    # a drawn trace means the kernel's thread got a series from Prometheus into the widget
-    plot.locator(".scatterlayer .trace").first.wait_for(timeout=30_000)
+    # a trace with points means the kernel's thread got a series from Prometheus into the widget
+    # (read from the plot's data: an idle broker's flat line has no height, so it never
+    # counts as "visible" to the browser)
+    page.wait_for_function("""() => {
+        const gd = document.querySelector(".jp-OutputArea .js-plotly-plot");
+        return gd && gd.data && gd.data.length > 0 && gd.data[0].x && gd.data[0].x.length > 1;
+    }""", timeout=30_000)
     page.locator(".jp-OutputArea button:has-text('Stop')").first.wait_for(timeout=30_000)
     page.screenshot(path=str(artifacts / "jupyterlab-live-plot.png"))
     assert plot.bounding_box()["width"] > 200
