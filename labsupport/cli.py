@@ -15,8 +15,12 @@ from typing import List, Optional
 import typer
 
 from labsupport import __version__, stack
-from labsupport.config import get_config
+from labsupport.config import REPO_ROOT, get_config
 from labsupport.errors import LabError, ServiceFailed
+
+#: JupyterLab without its news feed and update check: no request to the internet and no
+#: "get notified?" pop-up over the lesson (stack/jupyterlab/overrides.json)
+JUPYTERLAB_QUIET = ["--LabApp.news_url=None", f"--LabApp.app_settings_dir={REPO_ROOT / 'stack' / 'jupyterlab'}"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="streamlab: a real Kafka → Spark → Cassandra pipeline to learn on.")
@@ -124,7 +128,7 @@ def start(no_browser: bool = typer.Option(True, help="Don't try to open a browse
     stack.up()
     cfg = get_config()
     typer.echo("JupyterLab: open the URL printed below; Ctrl-C stops JupyterLab, `./lab down` the stack.")
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={cfg.host}",
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={cfg.host}", *JUPYTERLAB_QUIET,
            f"--ServerApp.root_dir={cfg.paths.repo / 'notebooks'}",
            *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])] + (["--no-browser"] if no_browser else [])
     raise typer.Exit(subprocess.call(cmd))
