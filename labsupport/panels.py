@@ -51,11 +51,19 @@ def traces(p: dashboards.Panel, minutes: float = 15, step: float = 5, cfg: LabCo
     return out
 
 
+#: Grafana unit ids as an axis title ("short" is Grafana's plain number: no title)
+AXIS_TITLES = {"short": "", "reqps": "requests/s", "Bps": "bytes/s", "s": "seconds"}
+
+
+def axis_title(unit: str) -> str:
+    return AXIS_TITLES.get(unit, unit)
+
+
 def figure(title: str, minutes: float = 15, cfg: LabConfig | None = None) -> go.Figure:
     """The panel drawn with plotly from Prometheus."""
     p = dashboards.find(title)
     fig = go.Figure(layout=dict(title=p.title, height=300, margin=dict(l=40, r=10, t=40, b=30),
-                                yaxis_title=p.unit, legend=dict(orientation="h")))
+                                yaxis_title=axis_title(p.unit), legend=dict(orientation="h")))
     data = traces(p, minutes, cfg=cfg)
     for tr in data:
         fig.add_scatter(x=tr["x"], y=tr["y"], name=tr["name"], mode="lines")

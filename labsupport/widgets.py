@@ -26,7 +26,8 @@ class LivePlot:
         self.minutes, self.interval, self.duration = minutes, interval, duration
         self.cfg = cfg or get_config()
         self.figure = go.FigureWidget(layout=dict(title=f"{self.panel.title} (live)", height=300,
-                                                  margin=dict(l=40, r=10, t=40, b=30), legend=dict(orientation="h")))
+                                                  margin=dict(l=40, r=10, t=40, b=30), legend=dict(orientation="h"),
+                                                  yaxis_title=panels.axis_title(self.panel.unit)))
         self.refreshes = 0
         self.error: str | None = None
         self._stop = threading.Event()
