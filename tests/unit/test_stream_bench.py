@@ -56,6 +56,21 @@ def test_a_growing_latency_is_not_sustained_even_when_short():
     assert r["latency_growth_s"] > stream_bench.SUSTAINED_GROWTH_S and r["sustained"] is False
 
 
+def test_a_rung_that_commits_less_than_was_sent_is_not_sustained_though_latency_looks_flat():
+    # 4 s triggers, 18,000 rows committed per second against 20,000 sent: in 30 s the
+    # latency medians barely move, but the stream falls further behind every batch
+    batches = [_batch(1_000_000 + 4000 * (k + 1) + 1500, list(range(1_000_000 + 4000 * k, 1_000_000 + 4000 * (k + 1), 4)))
+               for k in range(7)]
+    batches = [{**b, "rows": 72_000} for b in batches]
+    gen = _gen(sent=600_000, seconds=30)
+    assert gen["send_rate"] == 20_000 and stream_bench.commit_rate(batches) == 18_000
+    r = stream_bench.summarize_rung(20_000, gen, batches, [], {}, wall_s=35)
+    assert r["latency_growth_s"] < stream_bench.SUSTAINED_GROWTH_S and r["latency_s"]["p99"] <= 10
+    assert r["sustained"] is False
+    on_pace = [{**b, "rows": 80_000} for b in batches]
+    assert stream_bench.summarize_rung(20_000, gen, on_pace, [], {}, wall_s=35)["sustained"] is True
+
+
 def test_commit_rate_is_the_input_rate_while_keeping_up_and_capacity_when_not():
     keeping_up = [_batch(1000 * t, list(range(2000))) for t in range(1, 11)]  # 2,000 rows every second
     assert stream_bench.commit_rate(keeping_up) == 2000
