@@ -21,6 +21,7 @@ import httpx
 
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import LabError
+from labsupport.events import parse_time
 
 DAG_ID = "ingest_events"
 FINISHED = {"success", "failed"}
@@ -281,7 +282,7 @@ class AirflowClient:
 
 def epoch(iso: str) -> float:
     """Epoch seconds of an ISO-8601 time from the API."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return parse_time(iso).timestamp()
 
 
 def _epoch(t: datetime | float) -> float:

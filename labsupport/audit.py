@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from labsupport.config import LabConfig, get_config
-from labsupport.events import Profile, events_between
+from labsupport.events import Profile, events_between, parse_time
 from labsupport.stream.keys import buckets_between, days_between
 from labsupport.stream.settings import StreamSettings
 
@@ -104,7 +104,7 @@ def published_between(topic: str, since: datetime, until: datetime, cfg: LabConf
     for rec in topics.replay(topic, cfg=cfg, decode=False):
         try:
             ev = json.loads(rec.value)
-            at = _ms(datetime.fromisoformat(ev["event_time"].replace("Z", "+00:00")))
+            at = _ms(parse_time(ev["event_time"]))
             event_id = ev["event_id"]
         except (TypeError, ValueError, KeyError, AttributeError):
             continue

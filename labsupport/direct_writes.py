@@ -8,30 +8,29 @@ groups rows per partition instead; compare the writes/s panel of both.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Iterable
 
 from labsupport import schema
 from labsupport.config import LabConfig
+from labsupport.events import parse_time
 from labsupport.stream.keys import day_of
 from labsupport.stream.sink import INSERT_BY_SOURCE
 
 
 def insert_events(evs: Iterable[dict], keyspace: str, cfg: LabConfig | None = None, concurrency: int = 32) -> int:
     """Insert API events (``labsupport.events`` dicts) into ``keyspace.events_by_source``,
-    creating the schema if needed; returns the number of write requests Cassandra acknowledged."""
+    creating the schema if needed; returns how many Cassandra acknowledged (all, or it raises)."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     rows = []
     for e in evs:
-        at = datetime.fromisoformat(e["event_time"].replace("Z", "+00:00"))
+        at = parse_time(e["event_time"])
         rows.append((e["source_id"], day_of(at), at, e["event_id"], e["event_type"], float(e["value"])))
     cluster, session = schema.connect(cfg)
     try:
         schema.ensure(cfg, keyspace, session=session)
         insert = session.prepare(INSERT_BY_SOURCE.format(ks=keyspace))
-        results = execute_concurrent_with_args(session, insert, rows, concurrency=concurrency,
-                                               raise_on_first_error=True)
-        return sum(1 for ok, _ in results if ok)
+        execute_concurrent_with_args(session, insert, rows, concurrency=concurrency, raise_on_first_error=True)
+        return len(rows)
     finally:
         cluster.shutdown()

@@ -56,6 +56,11 @@ def iso_ms(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def parse_time(iso: str) -> datetime:
+    """An aware UTC datetime from ISO-8601 as on the wire or from the Airflow API (``Z`` or an offset)."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 def make_event(profile: Profile, second: int, i: int, n: int) -> dict:
     rnd = random.Random(event_id(profile.seed, second, i))
     source = rnd.randrange(profile.sources)

@@ -32,3 +32,12 @@ def test_bursts_multiply_the_rate():
 def test_fractional_rate_averages_out():
     p = Profile(rate=2.5, burst_every=0)
     assert abs(sum(p.count_at(s) for s in range(4000)) / 4000 - 2.5) < 0.1
+
+
+def test_parse_time_reads_back_the_wire_format_and_api_offsets():
+    from labsupport.events import iso_ms, parse_time
+
+    ms = 1_795_651_200_123
+    assert round(parse_time(iso_ms(ms)).timestamp() * 1000) == ms
+    assert parse_time("2026-11-26T00:00:00+00:00") == parse_time("2026-11-26T00:00:00Z")
+    assert parse_time("2026-11-26T01:00:00+01:00").timestamp() == 1_795_651_200
