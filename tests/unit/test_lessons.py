@@ -20,6 +20,16 @@ def test_lesson_2_gets_the_core_and_the_events_api(monkeypatch):
     assert len(calls) == 2 and "events API" in calls[1]
 
 
+def test_lesson_2_leaves_airflow_to_the_lesson_which_starts_it_with_its_settings(monkeypatch):
+    from labsupport import topics
+
+    started: list[str] = []
+    monkeypatch.setattr(lessons.stack, "up", lambda names, cfg=None: started.extend(names))
+    monkeypatch.setattr(topics, "ensure_topic", lambda *a, **k: None)
+    lessons.reset_to(2, cfg=LabConfig(), progress=lambda _m: None)
+    assert "events-api" in started and "airflow" not in started, started
+
+
 def test_lesson_3_gets_its_events_but_no_airflow(monkeypatch):
     calls = _recorded(monkeypatch, 3)
     assert len(calls) == 2 and "Kafka" in calls[0] and "schema" in calls[1]
