@@ -28,7 +28,7 @@ future; they are collected, the producer is flushed **once**, then every future 
 checked — no blocking ``.get()`` per send. The numbers (window, fetched, published,
 events/s) are logged and returned (XCom ``return_value`` of ``ingest``).
 
-Environment (set by ``labsupport.services.airflow``; the DAG never imports labsupport):
+Environment (set by ``labsupport.stack.services.airflow``; the DAG never imports labsupport):
 ``LAB_EVENTS_API_URL``, ``LAB_KAFKA_BOOTSTRAP``, ``LAB_INGEST_*`` (see ``_setting``).
 """
 

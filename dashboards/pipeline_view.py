@@ -1,13 +1,13 @@
 """streamlab pipeline view (Streamlit): the whole pipeline on one page.
 
 Run by the lab as the `pipeline-view` service; refreshes itself every few seconds.
-The numbers come from labsupport.pipeline_stats (the same ones notebooks use).
+The numbers come from labsupport.observe.pipeline_stats (the same ones notebooks use).
 """
 
 import streamlit as st
 
-from labsupport import pipeline_stats
-from labsupport.prom import PromError
+from labsupport.observe import pipeline_stats
+from labsupport.observe.prom import PromError
 
 st.set_page_config(page_title="streamlab pipeline", layout="wide")
 st.title("streamlab pipeline")

@@ -41,7 +41,7 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 @app.command()
 def setup() -> None:
     """Install what the lab needs (packages, JVM jars, Airflow venv); idempotent."""
-    from labsupport.install import setup as do_setup
+    from labsupport.stack.install import setup as do_setup
 
     do_setup()
 
@@ -51,7 +51,7 @@ def up(services: Optional[List[str]] = typer.Argument(None, help="Services to st
        backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")) -> None:
     """Start services and wait until each is really ready."""
     if backend == "compose":
-        from labsupport import compose
+        from labsupport.stack import compose
 
         compose.up()
     else:
@@ -64,7 +64,7 @@ def down(services: Optional[List[str]] = typer.Argument(None),
          backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")) -> None:
     """Stop services (their whole process groups); data is kept unless --purge."""
     if backend == "compose":
-        from labsupport import compose
+        from labsupport.stack import compose
 
         compose.down(purge=purge)
     else:
@@ -110,7 +110,7 @@ def restart(service: str) -> None:
 @app.command()
 def doctor() -> None:
     """Preflight: Java, Maven, Prometheus, jars, ports, memory, disk."""
-    from labsupport.doctor import diagnose
+    from labsupport.stack.doctor import diagnose
 
     findings = diagnose()
     for f in findings:
@@ -122,7 +122,7 @@ def doctor() -> None:
 @app.command()
 def start(no_browser: bool = typer.Option(True, help="Don't try to open a browser.")) -> None:
     """Set everything up, start the stack and open JupyterLab on the notebooks."""
-    from labsupport.install import setup as do_setup
+    from labsupport.stack.install import setup as do_setup
 
     do_setup()
     stack.up()
@@ -146,7 +146,7 @@ def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no of
     """Exactly-once report for a time range: produced, landed, missing, duplicated, quarantined."""
     from datetime import datetime
 
-    from labsupport.audit import audit as run_audit
+    from labsupport.lessons.audit import audit as run_audit
     from labsupport.errors import LabError
     from labsupport.events import Profile
 
@@ -166,7 +166,7 @@ def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no of
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Set everything up and run the whole test suite (extra args go to pytest)."""
-    from labsupport.install import install_test_tools, setup as do_setup
+    from labsupport.stack.install import install_test_tools, setup as do_setup
 
     do_setup()
     install_test_tools()
@@ -187,12 +187,12 @@ def bench(what: str = typer.Argument("up", help="Benchmark to run: up (stack sta
           keep_going: bool = typer.Option(False, help="stream: run every rate even after one is not sustained"),
           ) -> None:
     """Measure speed goals (recorded with the machine described, not asserted)."""
-    from labsupport import bench as benchmarks
+    from labsupport.bench import startup as benchmarks
 
     if what == "up":
         typer.echo(json.dumps(benchmarks.bench_up(runs), indent=2))
     elif what == "stream":
-        from labsupport import stream_bench
+        from labsupport.bench import stream as stream_bench
 
         result = stream_bench.bench_stream([float(r) for r in rates.split(",")], seconds, trigger or None,
                                            stop_when_behind=not keep_going)
@@ -206,7 +206,7 @@ def bench(what: str = typer.Argument("up", help="Benchmark to run: up (stack sta
 @app.command("lint-metrics")
 def lint_metrics(as_json: bool = typer.Option(False, "--json")) -> None:
     """Check every dashboard query against the series Prometheus really has."""
-    from labsupport import lint
+    from labsupport.observe import lint
 
     findings = lint.lint()
     if as_json:
@@ -223,7 +223,7 @@ def lint_metrics(as_json: bool = typer.Option(False, "--json")) -> None:
 def notebooks(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized runs (default) or full-size."),
               only: Optional[List[str]] = typer.Argument(None, help="Notebook name prefixes, e.g. 02 03.")) -> None:
     """Run the lesson notebooks in order with papermill (what the notebook tests do)."""
-    from labsupport import notebook_runner
+    from labsupport.lessons import notebook_runner
 
     for path in notebook_runner.lessons():
         if only and not any(path.name.startswith(o) for o in only):
@@ -242,7 +242,7 @@ def workshop_build(dest: str = typer.Argument("build/exercises")) -> None:
     """Write student versions (solutions stripped) of every lesson into DEST."""
     from pathlib import Path
 
-    from labsupport import workshop
+    from labsupport.lessons import workshop
 
     for path in workshop.build(Path(dest)):
         typer.echo(f"wrote {path}")
@@ -251,7 +251,7 @@ def workshop_build(dest: str = typer.Argument("build/exercises")) -> None:
 @workshop_app.command("branches")
 def workshop_branches() -> None:
     """(Re)create branches workshop/solutions (as is) and workshop/exercises (stripped) from HEAD."""
-    from labsupport import workshop
+    from labsupport.lessons import workshop
 
     workshop.branches()
     typer.echo("branches workshop/solutions and workshop/exercises updated")
@@ -260,7 +260,7 @@ def workshop_branches() -> None:
 @app.command()
 def lock() -> None:
     """Recompile requirements/*.lock from requirements/*.in (maintainers)."""
-    from labsupport.install import uv_binary
+    from labsupport.stack.install import uv_binary
 
     repo = get_config().paths.repo / "requirements"
     for name in ("lab", "airflow"):

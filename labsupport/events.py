@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterator
+
+from labsupport.times import epoch, iso_ms
 
 EVENT_TYPES = ("reading", "reading", "reading", "reading", "status", "alert")
 FIELDS = ("event_id", "event_time", "source_id", "event_type", "value", "payload")
@@ -51,16 +53,6 @@ def event_id(seed: str, second: int, i: int) -> str:
     return hashlib.blake2b(f"{seed}|{second}|{i}".encode(), digest_size=12).hexdigest()
 
 
-def iso_ms(epoch_ms: int) -> str:
-    """UTC ISO-8601 with milliseconds and a Z, the format on the wire."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_time(iso: str) -> datetime:
-    """An aware UTC datetime from ISO-8601 as on the wire or from the Airflow API (``Z`` or an offset)."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
 def make_event(profile: Profile, second: int, i: int, n: int) -> dict:
     rnd = random.Random(event_id(profile.seed, second, i))
     source = rnd.randrange(profile.sources)
@@ -78,8 +70,7 @@ def make_event(profile: Profile, second: int, i: int, n: int) -> dict:
 
 
 def _seconds(since: datetime | float, until: datetime | float) -> range:
-    s = since.timestamp() if isinstance(since, datetime) else since
-    u = until.timestamp() if isinstance(until, datetime) else until
+    s, u = epoch(since), epoch(until)
     # half-open [since, until): a second belongs to the window its start lies in
     import math
 

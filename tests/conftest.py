@@ -19,7 +19,8 @@ def lab_stack():
     """Kafka, Cassandra and Prometheus, really running, for the whole session.
 
     There is no skip: a service that cannot start fails every test that needs it."""
-    from labsupport import services, stack
+    from labsupport.stack import services
+    from labsupport import stack
 
     before = services.running()
     stack.up(["kafka", "cassandra", "prometheus"])
@@ -42,7 +43,8 @@ def ingest_stack(lab_stack):
     API for the session (restored after) so every window has the same small size."""
     import httpx
 
-    from labsupport import lessons, services
+    from labsupport import lessons
+    from labsupport.stack import services
     from labsupport.config import get_config
 
     cfg = get_config()
@@ -74,7 +76,9 @@ def pipeline_flowing(lab_stack):
 
     import httpx
 
-    from labsupport import events, prom, producers, schema, topics
+    from labsupport import events, schema
+    from labsupport.observe import prom
+    from labsupport.ingest import producers, topics
     from labsupport.config import get_config
 
     cfg = get_config()

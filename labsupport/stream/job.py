@@ -30,10 +30,6 @@ from labsupport.stream.settings import StreamSettings
 log = logging.getLogger("labsupport.stream")
 
 
-class StreamFailed(LabError):
-    """The streaming query stopped with an error."""
-
-
 def spark_jars(cfg: LabConfig) -> list[str]:
     """The Kafka source's four jars, from the lab home (never resolved over the network)."""
     jars = sorted(str(p) for p in cfg.paths.jars("spark-kafka").glob("*.jar"))

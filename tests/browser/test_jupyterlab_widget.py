@@ -29,7 +29,7 @@ def jupyterlab(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
-        'from labsupport.widgets import LivePlot\nlive = LivePlot("Messages in/s", interval=1)\nlive.widget')]
+        'from labsupport.observe.widgets import LivePlot\nlive = LivePlot("Messages in/s", interval=1)\nlive.widget')]
     nbformat.write(nb, tmp_path / "live.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     proc = subprocess.Popen(

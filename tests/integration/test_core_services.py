@@ -11,17 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from labsupport.config import get_config
-
-
-def _wait_for(fn, timeout: float, what: str):
-    """Poll ``fn`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+from labsupport.waits import wait_for
 
 
 def _new_topic(partitions: int = 3) -> str:
@@ -103,7 +93,7 @@ def test_prometheus_has_kafka_broker_topic_metrics(lab_stack):
     topic = _new_topic()
     _produce(topic, [b"x"] * 200)
     expr = f'kafka_server_brokertopicmetrics_messagesin_total{{job="kafka",topic="{topic}"}}'
-    series = _wait_for(lambda: [s for s in _prom_query(expr) if float(s["value"][1]) >= 200], 60,
+    series = wait_for(lambda: [s for s in _prom_query(expr) if float(s["value"][1]) >= 200], 60,
                        f"{expr} >= 200 in Prometheus")
     assert series[0]["metric"]["service"] == "kafka"
 
@@ -115,7 +105,7 @@ def test_prometheus_has_cassandra_write_latency(lab_test_keyspace):
     for i in range(300):
         s.execute(insert, (i, "v"))
     expr = 'cassandra_clientrequest_latency_microseconds{job="cassandra",operation="Write",quantile="0.99"}'
-    _wait_for(lambda: [x for x in _prom_query(expr) if float(x["value"][1]) > 0], 60, f"{expr} > 0")
+    wait_for(lambda: [x for x in _prom_query(expr) if float(x["value"][1]) > 0], 60, f"{expr} > 0")
     # the counter must account for at least the writes just made (next scrape)
     writes = 'cassandra_clientrequest_requests_total{job="cassandra",operation="Write"}'
-    _wait_for(lambda: [x for x in _prom_query(writes) if float(x["value"][1]) >= 300], 60, f"{writes} >= 300")
+    wait_for(lambda: [x for x in _prom_query(writes) if float(x["value"][1]) >= 300], 60, f"{writes} >= 300")

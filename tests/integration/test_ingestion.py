@@ -21,15 +21,12 @@ from datetime import datetime
 
 import pytest
 
-from labsupport import events, topics
-from labsupport.airflow_client import to_iso
+from labsupport import events
+from labsupport.ingest import topics
+from labsupport.times import epoch, to_iso
 
 pytestmark = pytest.mark.timeout(600)
 MIN = 60
-
-
-def epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +206,7 @@ def test_replay_from_the_beginning_returns_everything_published(plan):
 def test_airflow_stops_with_no_orphaned_workers(plan):
     import psutil
 
-    from labsupport import procs, services
+    from labsupport.stack import procs, services
 
     svc = services.service("airflow", plan["cfg"])
     rec = svc.record()

@@ -7,7 +7,7 @@ import socket
 import psutil
 import pytest
 
-from labsupport import services
+from labsupport.stack import services
 from labsupport.config import get_config
 from tests.integration.test_core_services import _consume_all, _new_topic, _produce
 

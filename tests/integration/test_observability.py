@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from labsupport import lint, pipeline_stats
+from labsupport.observe import lint, pipeline_stats
 from labsupport.config import REPO_ROOT
 
 
@@ -21,7 +21,7 @@ def test_every_dashboard_query_returns_data(pipeline_flowing):
 
 def test_linter_catches_a_wrong_metric_name(pipeline_flowing, monkeypatch):
     """Failure mode 4 in miniature: the `_total` a GAUGE never gets."""
-    from labsupport import dashboards
+    from labsupport.observe import dashboards
 
     real = dashboards.panels()
     broken = [p for p in real if p.title == "Under-replicated partitions"][0]

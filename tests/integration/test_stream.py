@@ -9,50 +9,37 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
-import uuid
-from datetime import datetime, timezone
 
 import httpx
 import pytest
-from kafka.admin import KafkaAdminClient, NewTopic
 
-from labsupport import producers, schema
-from labsupport.audit import audit
+from labsupport.ingest import producers, topics
+from labsupport.ingest.topics import wait_caught_up
+from labsupport.lessons.feed import Feeder
+from labsupport.lessons.reads import count_rows as rows_in_keyspace
+from labsupport.lessons.sandboxes import LESSON_STREAM, sandbox_names, unique_tag
+from labsupport.waits import wait_for
+from labsupport import schema
+from labsupport.lessons.audit import audit
 from labsupport.config import get_config
-from labsupport.events import Profile, events_between, iso_ms, make_event
-from labsupport.services.stream import StreamService
+from labsupport.events import Profile, events_between, make_event
+from labsupport.times import iso_ms, utc
+from labsupport.stack.services.stream import StreamService
 from labsupport.stream.settings import StreamSettings
 
 RATE = 100  # events/s the feeder publishes: enough to keep every batch busy, light on 2 cores
 
 
-def wait_for(fn, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
 @pytest.fixture
 def tag():
-    return uuid.uuid4().hex[:8]
+    return unique_tag()
 
 
 @pytest.fixture
 def topic(lab_stack, tag):
-    cfg = get_config()
     name = f"stream-{tag}"
-    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers)
-    try:
-        admin.create_topics([NewTopic(name, 3, 1)])
-    finally:
-        admin.close()
+    topics.ensure_topic(name, partitions=3)
     return name
 
 
@@ -64,52 +51,8 @@ def keyspace(lab_stack, tag):
 
 
 def settings_for(tag, topic, keyspace, **kw) -> StreamSettings:
-    base = dict(topic=topic, keyspace=keyspace, query_name=f"q_{tag}", trigger="1 second",
-                max_offsets_per_trigger=5000)
-    return StreamSettings(**{**base, **kw})
-
-
-class Feeder:
-    """Publishes the deterministic events of each second just after it ends, in a thread,
-    so events keep flowing while the test kills things."""
-
-    def __init__(self, topic: str, profile: Profile):
-        self.topic, self.profile = topic, profile
-        self.first = int(time.time()) + 1
-        self.next = self.first
-        self._stop = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> "Feeder":
-        self._thread.start()
-        return self
-
-    def _run(self):
-        producer = producers.make_producer()
-        try:
-            while not self._stop.is_set():
-                now = int(time.time())
-                if now > self.next:
-                    producers.publish(events_between(self.next, now, self.profile), self.topic, producer=producer)
-                    self.next = now
-                self._stop.wait(0.2)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-        finally:
-            producer.close(timeout=10)
-
-    def stop(self) -> tuple[datetime, datetime]:
-        """Stop publishing; the half-open range of seconds published."""
-        self._stop.set()
-        self._thread.join(30)
-        assert self.error is None, f"feeder failed: {self.error!r}"
-        utc = timezone.utc
-        return datetime.fromtimestamp(self.first, utc), datetime.fromtimestamp(self.next, utc)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(30)
+    """The settings `stream_sandbox` gives a sandbox named ``tag`` on this test's topic."""
+    return StreamSettings(**{**sandbox_names(tag), **LESSON_STREAM, "topic": topic, "keyspace": keyspace, **kw})
 
 
 @pytest.fixture
@@ -130,44 +73,9 @@ def stream_service(lab_stack):
 
 
 def metric(svc: StreamService, name: str) -> float:
-    try:
-        return svc.metrics().get(name, 0.0)
-    except httpx.HTTPError:
-        return -1.0
+    return svc.metric(name, down=-1.0)
 
 
-def group_lag(topic: str) -> int:
-    """Sum over partitions of (log end - offset committed to the streamlab-stream group)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    cfg = get_config()
-    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers)
-    consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers)
-    try:
-        listed = admin.list_group_offsets("streamlab-stream")
-        listed = listed.get("streamlab-stream", listed)  # kafka-python 3 keys the answer by group id
-        committed = {tp: om.offset for tp, om in listed.items() if tp.topic == topic}
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(tps)
-        return sum(end - committed.get(tp, 0) for tp, end in ends.items())
-    finally:
-        consumer.close()
-        admin.close()
-
-
-def wait_caught_up(topic: str, timeout: float = 120) -> None:
-    wait_for(lambda: group_lag(topic) == 0, timeout, f"the stream to consume all of {topic}")
-
-
-def rows_in_keyspace(keyspace: str) -> int:
-    cluster, session = schema.connect(get_config())
-    try:
-        return sum(1 for _ in session.execute(f"SELECT event_id FROM {keyspace}.events_by_bucket", timeout=60))
-    finally:
-        cluster.shutdown()
-
-
-# ---- crash recovery: SIGKILL the real process three times --------------------------------
 def test_kill9_three_times_loses_nothing_and_counts_nothing_twice(topic, keyspace, tag, stream_service):
     profile = Profile(rate=RATE, burst_every=0, seed=tag)
     svc = stream_service(settings_for(tag, topic, keyspace))
@@ -214,7 +122,7 @@ def test_ephemeral_checkpoint_with_latest_loses_events_produced_while_down(topic
         wait_for(lambda: metric(svc, "batches_committed_total") >= 2, 60, "two batches after the restart")
         _, until = feeder.stop()
     wait_caught_up(topic)
-    report = audit(datetime.fromtimestamp(first, timezone.utc), until, profile, keyspace=keyspace)
+    report = audit(utc(first), until, profile, keyspace=keyspace)
     # the events published between the kill and the new query's start are gone for good
     assert report.missing >= RATE * 3, report.as_dict()
     assert report.landed > 0 and report.duplicated == 0, report.as_dict()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from labsupport import stream_bench
+from labsupport.bench import stream as stream_bench
 from labsupport.config import get_config
 
 

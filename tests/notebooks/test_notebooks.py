@@ -9,7 +9,8 @@ import re
 import nbformat
 import pytest
 
-from labsupport import notebook_runner, services
+from labsupport.lessons import notebook_runner
+from labsupport.stack import services
 
 LESSONS = notebook_runner.lessons()
 #: every lesson runs alone too, from stopped services: its set-up cell must build its state

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from labsupport.airflow_client import AirflowApiError, AirflowClient
+from labsupport.ingest.airflow_client import AirflowApiError, AirflowClient
 from labsupport.config import LabConfig
 
 SINCE = 1795651200  # 2026-11-26T00:00:00Z

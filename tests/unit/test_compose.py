@@ -7,7 +7,7 @@ import subprocess
 
 import yaml
 
-from labsupport import compose
+from labsupport.stack import compose
 from labsupport.config import LabConfig, REPO_ROOT, get_config
 
 COMPOSE = REPO_ROOT / "stack" / "compose.yaml"

@@ -6,9 +6,9 @@ import subprocess
 import pytest
 import yaml
 
-from labsupport import dashboards, lint, panels
+from labsupport.observe import dashboards, lint, panels
 from labsupport.config import LabConfig
-from labsupport.services.prometheus import render_config
+from labsupport.stack.services.prometheus import render_config
 
 
 def test_every_panel_has_queries_and_a_stable_id():

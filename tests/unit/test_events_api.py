@@ -4,7 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from labsupport import events
-from labsupport.events_api.app import create_app
+from labsupport.ingest.events_api.app import create_app
 
 T0 = 1_767_225_660  # 2026-01-01T00:01:00Z: a baseline (non-burst) minute
 PROFILE = events.Profile()

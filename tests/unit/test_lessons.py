@@ -3,7 +3,7 @@ stack in the notebook tests)."""
 
 from __future__ import annotations
 
-from labsupport import lessons
+from labsupport.lessons import reset as lessons
 from labsupport.config import LabConfig
 
 
@@ -21,7 +21,7 @@ def test_lesson_2_gets_the_core_and_the_events_api(monkeypatch):
 
 
 def test_lesson_2_leaves_airflow_to_the_lesson_which_starts_it_with_its_settings(monkeypatch):
-    from labsupport import topics
+    from labsupport.ingest import topics
 
     started: list[str] = []
     monkeypatch.setattr(lessons.stack, "up", lambda names, cfg=None: started.extend(names))

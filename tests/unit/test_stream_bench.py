@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from labsupport import loadgen, stream_bench
+from labsupport.bench import loadgen, stream as stream_bench
 
 
 def _gen(sent=1000, first_ms=1_000_000, seconds=1.0):
@@ -18,11 +18,13 @@ def _batch(committed_ms, event_ms, replayed=False):
 
 
 def test_percentile_is_nearest_rank():
+    from labsupport.stats import percentile
+
     xs = [float(i) for i in range(1, 101)]
-    assert stream_bench.percentile(xs, 50) == 50.0
-    assert stream_bench.percentile(xs, 99) == 99.0
-    assert stream_bench.percentile(xs, 100) == 100.0
-    assert stream_bench.percentile([7.0], 99) == 7.0
+    assert percentile(xs, 50) == 50.0
+    assert percentile(xs, 99) == 99.0
+    assert percentile(xs, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
 
 
 def test_a_rung_that_keeps_up_is_sustained():
@@ -109,7 +111,7 @@ def test_loadgen_events_are_valid_lab_events_with_unique_ids():
 
 
 def test_thread_families_drop_the_thread_number():
-    from labsupport import cpuprof
+    from labsupport.bench import cpuprof
 
     assert cpuprof.family("MutationStage-3") == "MutationStage"
     assert cpuprof.family("C2 CompilerThre0") == "C2 CompilerThre"
@@ -120,7 +122,7 @@ def test_thread_families_drop_the_thread_number():
 def test_this_process_is_profiled_by_thread():
     import os
 
-    from labsupport import cpuprof
+    from labsupport.bench import cpuprof
 
     sum(i * i for i in range(200_000))  # burn a little CPU in the main thread
     snap = cpuprof.snapshot({"me": [os.getpid()]})

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from labsupport.config import LabConfig
-from labsupport.services.stream import parse_metrics
+from labsupport.stack.services.stream import parse_metrics
 from labsupport.stream.keys import bucket_of, buckets_between, shard_of
 from labsupport.stream.metrics import StreamMetrics
 from labsupport.stream.offsets import end_offsets

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from labsupport.events import Profile, iso_ms, make_event
+from labsupport.events import Profile, make_event
+from labsupport.times import iso_ms
 from labsupport.stream.keys import bucket_of, shard_of
 from labsupport.stream.settings import StreamSettings
 from labsupport.stream.validation import REASONS, parse

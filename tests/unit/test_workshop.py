@@ -2,7 +2,7 @@ import nbformat
 import pytest
 
 from labsupport.errors import LabError
-from labsupport.workshop import strip_solutions, student_version
+from labsupport.lessons.workshop import strip_solutions, student_version
 
 CELL = '''def write_batch(df, batch_id):
     rows = df.count()

@@ -1,0 +1,189 @@
+"""The `events` topic and reading it back from the beginning.
+
+Retention is set for full replay: ``retention.ms=-1`` (never delete by age) and
+``retention.bytes=-1`` (never delete by size), so a consumer starting from offset 0
+sees every event ever published — the lab relies on this to rebuild Cassandra after
+a lost checkpoint and to audit exactly-once. On a real cluster this grows without
+bound: there you would bound it (or use compaction) and keep the archive elsewhere.
+Six partitions keyed by ``source_id`` keep each sensor's events in order while
+spreading load over partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Iterator
+
+from labsupport.config import LabConfig, get_config
+from labsupport.errors import LabError
+
+EVENTS_TOPIC = "events"
+PARTITIONS = 6
+REPLAY_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+class TopicProblem(LabError):
+    """A topic is missing or configured differently from what the lab needs."""
+
+
+def _admin(cfg: LabConfig):
+    from kafka.admin import KafkaAdminClient
+
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    return KafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers, client_id="lab-topics",
+                            request_timeout_ms=10_000)
+
+
+def ensure_topic(name: str = EVENTS_TOPIC, partitions: int = PARTITIONS, cfg: LabConfig | None = None) -> bool:
+    """Create ``name`` with full-replay retention; True if created, False if it existed.
+
+    Idempotent: an existing topic is kept, but one with fewer partitions than asked is
+    refused (keys would map to other partitions than the lessons assume)."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    cfg = cfg or get_config()
+    admin = _admin(cfg)
+    try:
+        try:
+            admin.create_topics([NewTopic(name, partitions, 1, topic_configs=dict(REPLAY_CONFIGS))])
+            created = True
+        except TopicAlreadyExistsError:
+            created = False
+        have = partitions if created else _settled_partition_count(admin, name)
+        if have < partitions:
+            raise TopicProblem(f"topic {name!r} has {have} partitions, the lab needs {partitions}",
+                               f"delete it (kafka-topics --delete --topic {name}) or use another topic name")
+        return created
+    finally:
+        admin.close()
+
+
+def delete_topic(name: str, cfg: LabConfig | None = None) -> None:
+    """Delete a scratch topic (benchmarks and tests only: the lab's own topics are never deleted)."""
+    if name == EVENTS_TOPIC:
+        raise TopicProblem(f"refusing to delete the lab's topic {name!r}", "delete it by hand if you really mean to")
+    admin = _admin(cfg or get_config())
+    try:
+        admin.delete_topics([name])
+    finally:
+        admin.close()
+
+
+def _settled_partition_count(admin, name: str, timeout: float = 30.0) -> int:
+    """Partitions of an existing topic. A topic created moments ago (by another client)
+    can show 0 partitions until its metadata has propagated: poll until it has some."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        have = _partition_count(admin, name)
+        if have or time.monotonic() >= deadline:
+            return have
+        time.sleep(0.2)
+
+
+def _partition_count(admin, name: str) -> int:
+    for meta in admin.describe_topics([name]):
+        if meta.get("name", meta.get("topic")) == name:
+            return len(meta.get("partitions") or [])
+    return 0
+
+
+def topic_configs(name: str = EVENTS_TOPIC, cfg: LabConfig | None = None) -> dict[str, str]:
+    """The topic's effective retention settings (to show they allow full replay)."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = _admin(cfg or get_config())
+    try:
+        res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, list(REPLAY_CONFIGS))])
+        entries = res.get("topic", {}).get(name, {})
+        return {k: v["value"] for k, v in entries.items() if k in REPLAY_CONFIGS}
+    finally:
+        admin.close()
+
+
+def received_since(topic: str, since: float, cfg: LabConfig | None = None) -> bool:
+    """Whether ``topic`` holds a record whose (broker or producer) timestamp is at or
+    after ``since`` (epoch seconds): Kafka's time index answers without reading data."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    cfg = cfg or get_config()
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                             client_id="lab-topics")
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        found = consumer.offsets_for_times({TopicPartition(topic, p): int(since * 1000) for p in parts})
+        return any(v is not None for v in found.values())
+    finally:
+        consumer.close()
+
+
+def replay(topic: str = EVENTS_TOPIC, cfg: LabConfig | None = None, timeout: float = 60.0,
+           decode: bool = True) -> Iterator[dict]:
+    """Every record of ``topic`` from offset 0 up to the end offsets seen at the start.
+
+    Reads with no consumer group (nothing is committed), and stops once each partition
+    reached its end offset, so it terminates even while producers keep writing.
+    Raises TopicProblem if the end is not reached within ``timeout`` seconds."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    cfg = cfg or get_config()
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", client_id="lab-replay",
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise TopicProblem(f"topic {topic!r} does not exist", "create it with labsupport.ingest.topics.ensure_topic()")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        pending = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TopicProblem(f"replay of {topic!r} did not reach the end offsets in {timeout:.0f}s",
+                                   "check that Kafka is healthy (`lab status`) or pass a larger timeout")
+            for tp, records in consumer.poll(timeout_ms=500, max_records=50_000).items():
+                for rec in records:
+                    if rec.offset < ends[tp]:
+                        yield json.loads(rec.value) if decode else rec
+                if consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        consumer.close()
+
+
+def group_lag(topic: str, group: str = "streamlab-stream", cfg: LabConfig | None = None) -> int:
+    """Records of ``topic`` that ``group`` has not committed yet: the sum over partitions
+    of (log end offset − committed offset; 0 when nothing is committed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    cfg = cfg or get_config()
+    admin = _admin(cfg)
+    consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                             client_id="lab-lag")
+    try:
+        listed = admin.list_group_offsets(group)
+        listed = listed.get(group, listed)  # kafka-python 3 keys the answer by group id
+        committed = {tp: om.offset for tp, om in listed.items() if tp.topic == topic and om.offset >= 0}
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(tps)
+        return sum(end - committed.get(tp, 0) for tp, end in ends.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_caught_up(topic: str, group: str = "streamlab-stream", timeout: float = 120,
+                   cfg: LabConfig | None = None) -> None:
+    """Poll until ``group`` has committed everything in ``topic`` (lag 0)."""
+    from labsupport.waits import wait_for
+
+    wait_for(lambda: group_lag(topic, group, cfg) == 0, timeout, f"group {group} to consume all of {topic}")

@@ -1,0 +1,178 @@
+"""Airflow 3 as one local service: api-server, scheduler, dag-processor and triggerer.
+
+They run from Airflow's own venv (its dependency tree conflicts with the lab's) under
+one bash parent in ONE process group, so `lab down` (which signals the group) also
+ends every LocalExecutor worker — `airflow standalone` alone leaves its workers
+orphaned when only it gets SIGTERM. If any component exits, the parent takes the
+others down too: a half-running Airflow would look healthy to nobody.
+
+State lives under the lab home: AIRFLOW_HOME = data/airflow (airflow.cfg, the SQLite
+metadata DB, task logs, SimpleAuthManager's generated password file). The JWT/API
+secrets are generated on first start and kept there (mode 600) so every component —
+and every restart — signs and checks the same tokens. Nothing secret is in the repo.
+
+Ports: the api-server on ``airflow_port`` (127.0.0.1); Airflow's two task-log servers
+on ``airflow_port + 1`` and ``+ 2`` (Airflow binds them to every interface and offers
+no host setting; they only serve logs to holders of a token signed with our secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from labsupport.errors import MissingTool
+from labsupport.ingest import topics
+from labsupport.ingest.airflow_client import DAG_ID, AirflowClient, passwords_file, read_credentials
+from labsupport.ingest.settings import IngestSettings
+from labsupport.stack.services.base import Service
+
+COMPONENTS = ("scheduler", "dag-processor", "triggerer")
+
+
+class AirflowService(Service):
+    name = "airflow"
+
+    def __init__(self, cfg, settings: IngestSettings | None = None):
+        super().__init__(cfg)
+        #: what the DAG runs with; Airflow keeps them until its next restart
+        self.settings = settings or IngestSettings.from_env()
+
+    def ports(self) -> dict[str, int]:
+        return {"airflow_port": self.cfg.airflow_port}
+
+    @property
+    def venv_bin(self) -> Path:
+        return self.paths.airflow_venv / "bin"
+
+    def version(self) -> str:
+        # the metadata DB schema follows Airflow's version: record it from the venv
+        for dist in (self.paths.airflow_venv / "lib").glob("python*/site-packages/apache_airflow-*.dist-info"):
+            return f"airflow {dist.name.split('-')[1]}"
+        return "airflow unknown"
+
+    @property
+    def password_file(self) -> Path:
+        return passwords_file(self.cfg)
+
+    def _secrets(self) -> dict[str, str]:
+        path = self.data_dir / "lab-secrets.json"
+        if not path.exists():
+            values = {"jwt_secret": secrets.token_urlsafe(32), "api_secret_key": secrets.token_urlsafe(32),
+                      "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+            path.write_text(json.dumps(values))
+            path.chmod(0o600)
+        return json.loads(path.read_text())
+
+    def _ingest_start(self) -> str:
+        """The DAG's start_date: the lab's first Airflow start (kept), floored to the
+        minute, unless the settings give one (lessons and tests choose a recent one)."""
+        if self.settings.start_date:
+            return self.settings.start_date
+        path = self.data_dir / "ingest-start"
+        if not path.exists():
+            first = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=5)
+            path.write_text(first.isoformat())
+        return path.read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        c, s = self.cfg, self._secrets()
+        home = self.data_dir
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "LAB_INGEST_"))}
+        env.update({
+            "PATH": f"{self.venv_bin}{os.pathsep}{env.get('PATH', '')}",
+            "VIRTUAL_ENV": str(self.paths.airflow_venv),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.paths.repo / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__FERNET_KEY": s["fernet_key"],
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{c.airflow}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": c.host,
+            "AIRFLOW__API__PORT": str(c.airflow_port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__BASE_URL": c.airflow,
+            "AIRFLOW__API__SECRET_KEY": s["api_secret_key"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": s["jwt_secret"],
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            # the task-log servers' fixed defaults (8793/8794) would collide between labs
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(c.airflow_port + 1),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(c.airflow_port + 2),
+            # what the DAG reads (it never imports labsupport)
+            "LAB_EVENTS_API_URL": c.events_api,
+            "LAB_KAFKA_BOOTSTRAP": c.bootstrap_servers,
+            **self.settings.replace(start_date=self._ingest_start()).to_env(),
+        })
+        return env
+
+    def prepare(self) -> None:
+        if not (self.venv_bin / "airflow").exists():
+            raise MissingTool(f"airflow: no Airflow venv at {self.paths.airflow_venv}",
+                              "run `lab setup` (installs requirements/airflow.lock into it)")
+        self._ensure_events_topic()
+
+    def _ensure_events_topic(self) -> None:
+        """The DAG publishes to `events`; Kafka refuses to auto-create topics here."""
+        from labsupport.stack import services
+
+        if services.service("kafka", self.cfg).running():
+            topics.ensure_topic(cfg=self.cfg)
+
+    def argv(self) -> list[str]:
+        c = self.cfg
+        # bash is the group's parent: it migrates the DB, starts the four components
+        # and, when any of them exits, ends the whole group (trap), so no half-Airflow.
+        script = "\n".join([
+            "set -e",
+            "trap 'trap - TERM EXIT; kill 0 2>/dev/null' TERM EXIT",
+            "airflow db migrate",
+            f"airflow api-server --host {c.host} --port {c.airflow_port} &",
+            *(f"airflow {name} &" for name in COMPONENTS),
+            "wait -n",
+            "echo 'an airflow component exited; stopping the others' >&2",
+            "exit 1",
+        ])
+        return ["bash", "-c", script]
+
+    # ---- readiness ------------------------------------------------------------------------
+    def credentials(self) -> dict[str, str] | None:
+        return read_credentials(self.cfg)
+
+    def probe(self) -> str | None:
+        """Ready when scheduler, dag-processor and triggerer report healthy and the
+        ingestion DAG has been parsed (it is in the API's DAG list)."""
+        base = self.cfg.airflow
+        try:
+            health = httpx.get(f"{base}/api/v2/monitor/health", timeout=5).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"api-server: {type(exc).__name__}"
+        unhealthy = [n for n in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+                     if (health.get(n) or {}).get("status") != "healthy"]
+        if unhealthy:
+            return f"not healthy yet: {', '.join(unhealthy)}"
+        try:
+            client = AirflowClient(self.cfg)
+            return None if client.dag_parsed(DAG_ID) else f"DAG {DAG_ID} not parsed yet"
+        except Exception as exc:  # noqa: BLE001 - any API hiccup is "not ready yet"
+            return f"{type(exc).__name__}: {str(exc)[:120]}"
+
+    def status(self) -> dict:
+        st = super().status()
+        creds = self.credentials()
+        if creds:
+            st["extra"] = {"url": self.cfg.airflow, **creds, "credentials_file": str(self.password_file)}
+        return st

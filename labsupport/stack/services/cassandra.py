@@ -1,0 +1,91 @@
+"""One Cassandra 5.0 node from `cassandra-all` on Maven Central, run on JDK 17."""
+
+from __future__ import annotations
+
+import logging
+
+import yaml
+
+from labsupport.stack.services.base import JvmService
+
+
+class CassandraService(JvmService):
+    name = "cassandra"
+    jar_component = "cassandra"
+    main_class = "org.apache.cassandra.service.CassandraDaemon"
+
+    def ports(self) -> dict[str, int]:
+        c = self.cfg
+        return {"cassandra_port": c.cassandra_port, "cassandra_storage_port": c.cassandra_storage_port,
+                "cassandra_jmx_port": c.cassandra_jmx_port, "cassandra_exporter_port": c.cassandra_exporter_port}
+
+    def version(self) -> str:
+        return f"cassandra {self.jar_version('cassandra-all')}"
+
+    @property
+    def yaml_file(self):
+        return self.run_dir / "cassandra.yaml"
+
+    def render_yaml(self) -> dict:
+        c = self.cfg
+        conf = yaml.safe_load((self.paths.stack_dir / "cassandra" / "cassandra.yaml").read_text())
+        d = self.data_dir
+        conf.update({
+            "listen_address": c.host,
+            "rpc_address": c.host,
+            "native_transport_port": c.cassandra_port,
+            "storage_port": c.cassandra_storage_port,
+            "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                               "parameters": [{"seeds": c.host}]}],
+            "data_file_directories": [str(d / "data")],
+            "commitlog_directory": str(d / "commitlog"),
+            "saved_caches_directory": str(d / "saved_caches"),
+            "hints_directory": str(d / "hints"),
+            "cdc_raw_directory": str(d / "cdc_raw"),
+        })
+        return conf
+
+    def prepare(self) -> None:
+        self.yaml_file.write_text(yaml.safe_dump(self.render_yaml(), sort_keys=False))
+
+    def jvm_options(self) -> list[str]:
+        text = (self.paths.stack_dir / "cassandra" / "jvm17.options").read_text()
+        return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+    def argv(self) -> list[str]:
+        c = self.cfg
+        jars = self.paths.jars(self.jar_component)
+        jamm = sorted(jars.glob("jamm-*.jar"))
+        stack = self.paths.stack_dir / "cassandra"
+        agent = self.exporter_agent(c.cassandra_exporter_port, self.paths.stack_dir / "jmx" / "cassandra.yml")
+        return [
+            self.java(), f"-Xms{c.cassandra_heap}", f"-Xmx{c.cassandra_heap}", *self.jvm_options(),
+            *(f"-javaagent:{j}" for j in jamm[:1]), agent,
+            f"-Dcassandra.config=file://{self.yaml_file}",
+            "-Dcassandra-foreground=yes",
+            f"-Dcassandra.storagedir={self.data_dir}",
+            f"-Dcassandra.logdir={self.paths.home / 'logs'}",
+            f"-Dlogback.configurationFile={stack / 'logback.xml'}",
+            f"-Dcassandra.jmx.local.port={c.cassandra_jmx_port}",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.ring_delay_ms=1000",
+            "-cp", self.classpath(), self.main_class,
+        ]
+
+    def probe(self) -> str | None:
+        """Ready when CQL answers a query."""
+        from cassandra.cluster import Cluster, NoHostAvailable
+
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+        cluster = Cluster(self.cfg.cassandra_contact_points, port=self.cfg.cassandra_port,
+                          connect_timeout=3, control_connection_timeout=3)
+        try:
+            session = cluster.connect()
+            session.execute("SELECT release_version FROM system.local", timeout=5)
+            return None
+        except NoHostAvailable:
+            return "CQL not answering yet"
+        except Exception as exc:  # OperationTimedOut etc. while bootstrapping
+            return f"CQL: {type(exc).__name__}"
+        finally:
+            cluster.shutdown()

@@ -1,0 +1,84 @@
+"""Prometheus from Debian's package, scraping every lab service."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import yaml
+
+from labsupport.config import LabConfig
+from labsupport.errors import MissingTool
+from labsupport.stack.services.base import Service
+
+
+def scrape_jobs(cfg: LabConfig) -> list[dict]:
+    return yaml.safe_load((cfg.paths.stack_dir / "prometheus" / "jobs.yml").read_text())["jobs"]
+
+
+def render_config(cfg: LabConfig, target_host=None) -> dict:
+    """The Prometheus config for one backend.
+
+    ``target_host(job)`` gives the host of a job's target: 127.0.0.1 locally, the
+    compose service name in the compose stack."""
+    target_host = target_host or (lambda job: cfg.host)
+    scrape_configs = []
+    for job in scrape_jobs(cfg):
+        entry = {"job_name": job["job"],
+                 "static_configs": [{"targets": [f"{target_host(job)}:{getattr(cfg, job['port'])}"],
+                                     "labels": {"service": job["service"]}}]}
+        if job.get("path"):
+            entry["metrics_path"] = job["path"]
+        scrape_configs.append(entry)
+    return {"global": {"scrape_interval": cfg.scrape_interval, "evaluation_interval": cfg.scrape_interval,
+                       "external_labels": {"lab": "streamlab"}},
+            "scrape_configs": scrape_configs}
+
+
+class PrometheusService(Service):
+    name = "prometheus"
+
+    def ports(self) -> dict[str, int]:
+        return {"prometheus_port": self.cfg.prometheus_port}
+
+    def binary(self) -> str:
+        found = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
+        if not found:
+            raise MissingTool("prometheus is not installed", "run `lab setup` (installs Debian's prometheus package)")
+        return found
+
+    def version(self) -> str:
+        # The TSDB format is stable across 2.x; record the major only.
+        return "prometheus 2"
+
+    @property
+    def config_file(self) -> Path:
+        return self.run_dir / "prometheus.yml"
+
+    def prepare(self) -> None:
+        self.config_file.write_text(yaml.safe_dump(render_config(self.cfg), sort_keys=False))
+
+    def argv(self) -> list[str]:
+        c = self.cfg
+        return [self.binary(), f"--config.file={self.config_file}", f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                f"--web.listen-address={c.host}:{c.prometheus_port}", "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=7d", "--log.level=warn"]
+
+    def expected_jobs(self) -> set[str]:
+        """Jobs whose service is running: those targets must be up."""
+        from labsupport.stack.services import service
+
+        return {j["job"] for j in scrape_jobs(self.cfg) if service(j["service"], self.cfg).running()}
+
+    def probe(self) -> str | None:
+        base = self.cfg.prometheus
+        try:
+            if httpx.get(f"{base}/-/ready", timeout=3).status_code != 200:
+                return "not ready"
+            targets = httpx.get(f"{base}/api/v1/targets", timeout=3).json()["data"]["activeTargets"]
+        except httpx.HTTPError as exc:
+            return f"HTTP {type(exc).__name__}"
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        waiting = sorted(j for j in self.expected_jobs() if health.get(j) != "up")
+        return f"targets not up: {', '.join(waiting)}" if waiting else None

@@ -1,0 +1,52 @@
+"""The lab's one home for time: every timestamp is UTC, and these are the only
+conversions between the forms it travels in (datetimes, epoch seconds, epoch
+milliseconds, ISO-8601 with a ``Z`` on the wire and in Airflow's API).
+
+The DAG keeps two one-line copies of its own: it runs in Airflow's virtualenv and never
+imports labsupport.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+
+def utc(t: datetime | float | int | str) -> datetime:
+    """An aware UTC datetime from a datetime (naive ones are taken as UTC), epoch
+    seconds, or ISO-8601 text (``Z`` or an offset)."""
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.strip().replace("Z", "+00:00"))
+    if isinstance(t, datetime):
+        return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return datetime.fromtimestamp(float(t), tz=timezone.utc)
+
+
+def epoch(t: datetime | float | int | str) -> float:
+    """Epoch seconds of any of the forms `utc` accepts."""
+    return float(t) if isinstance(t, (int, float)) else utc(t).timestamp()
+
+
+def epoch_ms(t: datetime | float | int | str) -> int:
+    return int(round(epoch(t) * 1000))
+
+
+def parse_iso(text: str) -> datetime:
+    """An aware UTC datetime from ISO-8601 as on the wire or from the Airflow API."""
+    return utc(str(text))
+
+
+def to_iso(t: datetime | float | int | str) -> str:
+    """ISO-8601 UTC with a ``Z`` (Airflow's API and the events API take it)."""
+    if isinstance(t, datetime) and t.tzinfo is None:
+        raise ValueError(f"{t} is naive; pass an aware UTC datetime")
+    return utc(t).isoformat().replace("+00:00", "Z")
+
+
+def iso_ms(ms: int) -> str:
+    """UTC ISO-8601 with milliseconds and a Z: the event's time format on the wire."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def minute_floor(t: datetime) -> datetime:
+    return utc(t).replace(second=0, microsecond=0)
