@@ -64,6 +64,31 @@ class LabConfig:
     def replace(self, **changes) -> "LabConfig":
         return dataclasses.replace(self, **changes)
 
+    def to_env(self) -> dict[str, str]:
+        """This config as ``LAB_*`` variables: the one way it reaches a child process
+        (the stream, the events API, the pipeline view, Airflow's DAG). Endpoints are
+        written resolved, so a child sees the same endpoints even when this object was
+        built with overrides that are not in the environment.
+        ``LabConfig.from_env(cfg.to_env()) == cfg`` up to those resolved endpoints."""
+        env = {f"LAB_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        env.update(LAB_HOME=str(self.paths.home), LAB_KAFKA_BOOTSTRAP=self.bootstrap_servers,
+                   LAB_CASSANDRA_HOSTS=",".join(self.cassandra_contact_points), LAB_PROMETHEUS_URL=self.prometheus,
+                   LAB_AIRFLOW_URL=self.airflow, LAB_EVENTS_API_URL=self.events_api,
+                   LAB_GRAFANA_URL=self.grafana or "")
+        return env
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        """The environment for a lab child process: this process's environment without
+        any ``LAB_*`` variable of its own (a stale one must not shadow this config), then
+        `to_env`, then ``extra``; the repo on PYTHONPATH so the child imports this very
+        labsupport, and unbuffered output so its log is live."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
+        env.update(self.to_env())
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.paths.repo), env.get("PYTHONPATH")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra)
+        return env
+
     # ---- endpoints -------------------------------------------------------------------
     @property
     def bootstrap_servers(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 
-
 from labsupport import __version__
 from labsupport.stack.services.base import Service, http_probe
 
@@ -25,6 +24,9 @@ class EventsApiService(Service):
         c = self.cfg
         return [sys.executable, "-m", "uvicorn", "--factory", "labsupport.ingest.events_api.app:create_app",
                 "--host", c.host, "--port", str(c.events_api_port), "--no-access-log", "--log-level", "warning"]
+
+    def env(self) -> dict[str, str]:
+        return self.cfg.child_env()
 
     def probe(self) -> str | None:
         return http_probe(f"{self.cfg.events_api}/health")

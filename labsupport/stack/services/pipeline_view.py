@@ -25,11 +25,7 @@ class PipelineViewService(Service):
                 "--server.fileWatcherType", "none"]
 
     def env(self) -> dict[str, str]:
-        import os
-
-        # the app imports labsupport and reads the same LAB_* settings
-        return {**os.environ, "PYTHONPATH": str(self.paths.repo), "LAB_HOME": str(self.paths.home),
-                "LAB_PROMETHEUS_URL": self.cfg.prometheus}
+        return self.cfg.child_env()  # the app imports labsupport and reads the same config
 
     @property
     def url(self) -> str:
