@@ -32,17 +32,19 @@ LESSON_STREAM = dict(trigger="1 second", max_offsets_per_trigger=5000)
 # ---- the stream -----------------------------------------------------------------------------
 def sandbox_names(name: str) -> dict[str, str]:
     """Topic, keyspace and query name of a sandbox called ``name`` (e.g. ``lesson04``,
-    or a test's random tag). The topic carries the start time, so a second run of the
-    same lesson reads a topic of its own and never sees its earlier events."""
+    or a test's random tag). Topic and query (hence checkpoint) carry the start time, so
+    a second run of the same lesson reads a topic of its own, never resumes the earlier
+    run's checkpoint, and never sees its earlier events; the keyspace is kept."""
     ident = "".join(c if c.isalnum() else "_" for c in name.lower())
-    return {"topic": f"{name}-{int(time.time())}", "keyspace": ident if ident[0].isalpha() else f"t_{ident}",
-            "query_name": f"q_{ident}"}
+    stamp = time.time_ns() // 1_000_000
+    return {"topic": f"{name}-{stamp}", "keyspace": ident if ident[0].isalpha() else f"t_{ident}",
+            "query_name": f"q_{ident}_{stamp}"}
 
 
 def stream_sandbox(name: str, cfg: LabConfig | None = None, start: bool = True, progress=print,
                    **overrides) -> StreamService:
     """Stop whatever `stream` runs now and start it with lesson settings: a fresh topic
-    (``<name>-<epoch>``, replay retention), keyspace ``<name>``, query ``q_<name>`` and
+    (``<name>-<epoch ms>``, replay retention), keyspace ``<name>``, query ``q_<name>_<epoch ms>`` and
     any ``StreamSettings`` field in ``overrides`` (``checkpoint="ephemeral"``,
     ``count_before_write=True`` …). Returns the service (``start=False``: not started)."""
     cfg = cfg or get_config()

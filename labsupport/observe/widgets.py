@@ -1,5 +1,11 @@
-"""Live plots for notebooks: a plotly FigureWidget refreshed from Prometheus by a
-background thread, with a stop button.
+"""Live plots for notebooks: a plotly FigureWidget refreshed by a background thread,
+with a stop button. What it plots:
+
+* a dashboard panel's queries, by the panel's title (``LivePlot("Rows written/s")``);
+* any PromQL expression (``LivePlot("lag", expr='sum(consumer_lag{job="stream"})')``);
+* numbers that are not in Prometheus at all, sampled from Python callables each
+  interval (``LivePlot("claimed vs stored", series={"claimed": f, "stored": g})``) —
+  e.g. the rows Cassandra really holds, beside what a counter claims.
 
 In JupyterLab the figure moves every ``interval`` seconds. In a headless papermill run
 there is no frontend to draw it, but the thread still collects the data; ``stop()``
@@ -10,6 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
+from typing import Callable
 
 import plotly.graph_objects as go
 
@@ -19,10 +27,18 @@ from labsupport.config import LabConfig, get_config
 
 class LivePlot:
     def __init__(self, title: str, minutes: float = 5, interval: float = 2.0, duration: float | None = None,
-                 cfg: LabConfig | None = None):
+                 cfg: LabConfig | None = None, expr: str | None = None,
+                 series: dict[str, Callable[[], float]] | None = None, unit: str = ""):
         import ipywidgets as widgets
 
-        self.panel = dashboards.find(title)
+        if expr is not None:
+            self.panel = dashboards.Panel("", 0, title, unit, "", (dashboards.Target(expr, ""),))
+        elif series is not None:
+            self.panel = dashboards.Panel("", 0, title, unit, "", ())
+        else:
+            self.panel = dashboards.find(title)
+        self.series = series
+        self.samples: dict[str, tuple[list, list]] = {name: ([], []) for name in series or {}}
         self.minutes, self.interval, self.duration = minutes, interval, duration
         self.cfg = cfg or get_config()
         self.figure = go.FigureWidget(layout=dict(title=f"{self.panel.title} (live)", height=300,
@@ -37,8 +53,20 @@ class LivePlot:
         self._thread = threading.Thread(target=self._run, name=f"live:{title}", daemon=True)
         self._thread.start()
 
+    def _sampled(self) -> list[dict]:
+        """One new point per callable (a failing one is skipped this round, not fatal)."""
+        now = datetime.now(timezone.utc)
+        for name, fn in self.series.items():
+            value = fn()
+            if value is not None:
+                xs, ys = self.samples[name]
+                xs.append(now)
+                ys.append(float(value))
+        return [{"x": list(xs), "y": list(ys), "name": name} for name, (xs, ys) in self.samples.items()]
+
     def refresh(self) -> None:
-        data = panels.traces(self.panel, self.minutes, step=max(self.interval, 1), cfg=self.cfg)
+        data = self._sampled() if self.series is not None else \
+            panels.traces(self.panel, self.minutes, step=max(self.interval, 1), cfg=self.cfg)
         with self.figure.batch_update():
             if len(self.figure.data) != len(data):
                 self.figure.data = ()
