@@ -6,6 +6,11 @@
   ``execute_concurrent`` so many requests are in flight at once.
 * the per-minute aggregate: one row per (minute, checkpoint id, batch id), so a batch
   Spark replays after a crash overwrites its own row instead of adding to a counter.
+* an event the source published twice is written and counted once
+  (``labsupport.stream.dedupe``: one copy per id within a batch, and a key already
+  stored from another Kafka record is skipped).
+* the bucket width and shard count are recorded in ``stream_layout``
+  (``labsupport.stream.layout``) so readers find the partitions.
 * ``committed_batches`` is written last. A batch found there was fully committed before;
   its metrics are not counted again.
 * a failing Cassandra is retried for ``write_retry_seconds`` (each attempt counted in
@@ -22,6 +27,7 @@ from collections import defaultdict
 from typing import Callable
 
 from labsupport.config import LabConfig
+from labsupport.stream import dedupe, layout
 from labsupport.stream.metrics import StreamMetrics
 from labsupport.stream.settings import StreamSettings
 
@@ -115,10 +121,12 @@ class CassandraSink:
                 ks = self.settings.keyspace
                 for name, cql in (("bucket", INSERT_BY_BUCKET), ("source", INSERT_BY_SOURCE),
                                   ("quarantine", INSERT_QUARANTINE), ("minute", INSERT_MINUTE),
-                                  ("committed", INSERT_COMMITTED), ("is_committed", SELECT_COMMITTED)):
+                                  ("committed", INSERT_COMMITTED), ("is_committed", SELECT_COMMITTED),
+                                  ("stored", dedupe.SELECT_STORED)):
                     stmt = session.prepare(cql.format(ks=ks))
                     stmt.consistency_level = cl
                     self._stmts[name] = stmt
+                layout.record(session, ks, self.settings)
             except Exception:
                 cluster.shutdown()
                 raise
@@ -136,7 +144,7 @@ class CassandraSink:
         started = time.monotonic()
         good = pdf[pdf["reason"].isna()]
         bad = pdf[pdf["reason"].notna()]
-        events = _event_rows(good)
+        events = dedupe.first_copies(_event_rows(good))
         quarantine = _quarantine_rows(bad)
         reasons = bad["reason"].value_counts().to_dict() if len(bad) else {}
         self.metrics.before_write(len(events))
@@ -145,7 +153,7 @@ class CassandraSink:
         while True:
             attempt += 1
             try:
-                fresh = self._write(batch_id, events, quarantine, pdf)
+                fresh, events = self._write(batch_id, events, quarantine, pdf)
                 break
             except Exception as exc:
                 self.metrics.write_failures.labels(self.metrics.query).inc()
@@ -162,8 +170,9 @@ class CassandraSink:
         return {"batch_id": batch_id, "rows": len(events), "quarantined": len(quarantine), "replayed": not fresh,
                 "attempts": attempt, "committed_ms": int(time.time() * 1000), "event_ms": [e[2] for e in events]}
 
-    def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> bool:
-        """All writes of one batch; False when the guard says it was committed before."""
+    def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> tuple[bool, list]:
+        """All writes of one batch; False when the guard says it was committed before.
+        Also returns the events written and counted (without copies stored before)."""
         from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
         from cassandra.query import BatchStatement, BatchType
 
@@ -171,7 +180,9 @@ class CassandraSink:
         cp = self.checkpoint_id()
         if session.execute(st["is_committed"], (cp, batch_id)).one() is not None:
             log.info("batch %s of checkpoint %s was committed before: not counted again", batch_id, cp)
-            return False
+            return False, events
+        events = dedupe.not_counted_before(events, dedupe.stored_positions(session, st["stored"], events,
+                                                                           s.concurrency))
         now_ms = int(time.time() * 1000)
         statements = []
         # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
@@ -201,7 +212,7 @@ class CassandraSink:
                 ends[str(int(part))] = int(off) + 1
         session.execute(st["committed"], (cp, batch_id, s.query_name, s.topic, len(events), len(quarantine),
                                           json.dumps(ends), now_ms))
-        return True
+        return True, events
 
 
 def _event_rows(good) -> list[tuple]:
