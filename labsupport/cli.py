@@ -128,10 +128,15 @@ def start(no_browser: bool = typer.Option(True, help="Don't try to open a browse
     stack.up()
     cfg = get_config()
     typer.echo("JupyterLab: open the URL printed below; Ctrl-C stops JupyterLab, `./lab down` the stack.")
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={cfg.host}", *JUPYTERLAB_QUIET,
-           f"--ServerApp.root_dir={cfg.paths.repo / 'notebooks'}",
-           *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])] + (["--no-browser"] if no_browser else [])
-    raise typer.Exit(subprocess.call(cmd))
+    raise typer.Exit(subprocess.call(jupyterlab_argv(cfg, no_browser)))
+
+
+def jupyterlab_argv(cfg, no_browser: bool) -> list[str]:
+    """JupyterLab on 127.0.0.1 with its own generated token (printed in its URL): no
+    option here may switch the token or the password off."""
+    return [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={cfg.host}", *JUPYTERLAB_QUIET,
+            f"--ServerApp.root_dir={cfg.paths.repo / 'notebooks'}",
+            *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])] + (["--no-browser"] if no_browser else [])
 
 
 @app.command()

@@ -8,12 +8,16 @@ others down too: a half-running Airflow would look healthy to nobody.
 
 State lives under the lab home: AIRFLOW_HOME = data/airflow (airflow.cfg, the SQLite
 metadata DB, task logs, SimpleAuthManager's generated password file). The JWT/API
-secrets are generated on first start and kept there (mode 600) so every component —
-and every restart — signs and checks the same tokens. Nothing secret is in the repo.
+secrets are generated on first start and kept there so every component — and every
+restart — signs and checks the same tokens. Nothing secret is in the repo, and every
+one of those files is created owner-only (mode 600): the lab writes its secrets file
+with os.open(..., 0o600), and Airflow runs under ``umask 077`` for the files it makes.
 
 Ports: the api-server on ``airflow_port`` (127.0.0.1); Airflow's two task-log servers
-on ``airflow_port + 1`` and ``+ 2`` (Airflow binds them to every interface and offers
-no host setting; they only serve logs to holders of a token signed with our secret).
+on ``airflow_port + 1`` and ``+ 2`` listen on every interface: Airflow 3.3's
+``airflow/utils/serve_logs/core.py`` calls ``uvicorn.run(..., host="")`` and has no host
+setting (apache/airflow PR #60117, which proposed ``[logging] worker_log_server_host``,
+was closed unmerged). They only serve logs to holders of a token signed with our secret.
 """
 
 from __future__ import annotations
@@ -66,8 +70,11 @@ class AirflowService(Service):
         if not path.exists():
             values = {"jwt_secret": secrets.token_urlsafe(32), "api_secret_key": secrets.token_urlsafe(32),
                       "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode()}
-            path.write_text(json.dumps(values))
-            path.chmod(0o600)
+            # created owner-only: a chmod after writing would leave a window with the
+            # secrets world-readable (O_EXCL: never through a planted file or symlink)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(values))
         return json.loads(path.read_text())
 
     def _ingest_start(self) -> str:
@@ -136,8 +143,11 @@ class AirflowService(Service):
         c = self.cfg
         # bash is the group's parent: it migrates the DB, starts the four components
         # and, when any of them exits, ends the whole group (trap), so no half-Airflow.
+        # umask 077 first: what Airflow creates (the SQLite metadata DB, the generated
+        # password file, airflow.cfg, task logs) is owner-only from its first byte.
         script = "\n".join([
             "set -e",
+            "umask 077",
             "trap 'trap - TERM EXIT; kill 0 2>/dev/null' TERM EXIT",
             "airflow db migrate",
             f"airflow api-server --host {c.host} --port {c.airflow_port} &",

@@ -131,18 +131,42 @@ class Service:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             marker.write_text(self.version() + "\n")
 
+    @property
+    def lockfile(self) -> Path:
+        return self.pidfile.with_suffix(".lock")
+
+    def _prefixed(self, progress: Callable[[str], None]) -> Callable[[str], None]:
+        return lambda msg: progress(f"{self.name}: {msg}")
+
     def start(self, progress: Callable[[str], None] = _say) -> "Service":
-        """Idempotent: a running service is only waited for."""
-        if not self.running():
-            self.check_data_dir()
-            self.check_ports_free()
-            self.prepare()
-            self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-            procs.spawn(self.argv(), self.pidfile, self.log, env=self.env(), cwd=self.paths.home)
-            progress(f"{self.name}: started (log: {self.log})")
-        else:
-            self._log_offset = 0
-        self.wait_ready(progress)
+        """Idempotent: a running service is only waited for.
+
+        One start at a time per service: two `lab up` at once (two terminals, a notebook
+        and a terminal) would otherwise both see "not running" and both spawn. And a
+        start that does not become ready leaves nothing behind: its whole group is
+        killed and its pid file removed before the error (with the log tail) is raised."""
+        try:
+            with procs.exclusive(self.lockfile, timeout=self.cfg.ready_timeout + 60):
+                if self.running():
+                    self._log_offset = 0
+                    self.wait_ready(progress)
+                    return self
+                procs.clear_stale(self.pidfile, self._prefixed(progress))
+                self.check_data_dir()
+                self.check_ports_free()
+                self.prepare()
+                self._log_offset = self.log.stat().st_size if self.log.exists() else 0
+                rec = procs.spawn(self.argv(), self.pidfile, self.log, env=self.env(), cwd=self.paths.home)
+                progress(f"{self.name}: started (log: {self.log})")
+                try:
+                    self.wait_ready(progress)
+                except BaseException:  # not ready, a probe bug, or Ctrl-C: nothing may linger
+                    procs.kill(self.pidfile)
+                    progress(f"{self.name}: start abandoned; process group {rec.pgid} killed, pid file removed")
+                    raise
+        except procs.StartLocked as held:
+            raise ServiceFailed(f"{self.name}: another `lab up` (pid {held}) has been starting it for "
+                                f"{self.cfg.ready_timeout + 60:.0f}s", "wait for it to finish, or stop that process") from None
         return self
 
     def wait_ready(self, progress: Callable[[str], None] = _say) -> float:
@@ -171,11 +195,12 @@ class Service:
             text = f.read().decode(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, grace: float = 30.0) -> bool:
-        return procs.stop(self.pidfile, grace)
+    def stop(self, grace: float = 30.0, progress: Callable[[str], None] = _say) -> bool:
+        """True if something was running; a stale pid file is removed with one line."""
+        return procs.stop(self.pidfile, grace, say=self._prefixed(progress))
 
-    def kill(self) -> bool:
-        return procs.kill(self.pidfile)
+    def kill(self, progress: Callable[[str], None] = _say) -> bool:
+        return procs.kill(self.pidfile, say=self._prefixed(progress))
 
     def purge(self) -> None:
         """Delete the service's data. Only reachable through an explicit --purge."""
