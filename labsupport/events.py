@@ -18,7 +18,45 @@ from typing import Iterator
 from labsupport.times import epoch, iso_ms
 
 EVENT_TYPES = ("reading", "reading", "reading", "reading", "status", "alert")
-FIELDS = ("event_id", "event_time", "source_id", "event_type", "value", "payload")
+
+
+# ---- the event contract: stated here once --------------------------------------------------
+@dataclass(frozen=True)
+class EventField:
+    """One field of an event on the wire (a JSON object, one per Kafka record).
+
+    ``kind`` is the JSON type it must have: "string", "timestamp" (a string, ISO-8601 with
+    a zone, e.g. ``2026-11-25T07:00:00.123Z``), "number" (finite) or "object"."""
+
+    name: str
+    kind: str
+    required: bool = True
+
+
+#: The fields every part of the pipeline agrees on: the events API produces them, the
+#: ingestion DAG checks them (``dags/ingest_events.py`` keeps a copy, Airflow's venv cannot
+#: import this package; ``tests/unit/test_events.py`` ties the copy to this), and the stream
+#: validates them (``labsupport.stream.validation``). Other fields are allowed and ignored.
+#:
+#: ``payload`` is optional. It carries details nothing downstream reads or keys on (the
+#: tables keep it as text, no aggregate uses it), so refusing an event for lacking it would
+#: throw away a good reading for nothing; the DAG used to require it while the stream did
+#: not, and a source without details would have been stopped at the DAG only. When present
+#: it must be a JSON object (or null), never a bare string: one shape for whoever reads it.
+EVENT_FIELDS = (
+    EventField("event_id", "string"),
+    EventField("event_time", "timestamp"),
+    EventField("source_id", "string"),
+    EventField("event_type", "string"),
+    EventField("value", "number"),
+    EventField("payload", "object", required=False),
+)
+FIELDS = tuple(f.name for f in EVENT_FIELDS)
+REQUIRED = tuple(f.name for f in EVENT_FIELDS if f.required)
+OPTIONAL = tuple(f.name for f in EVENT_FIELDS if not f.required)
+#: the identifiers (event_id, source_id, event_type) are keys in Cassandra: bounded, not blank
+IDENTIFIERS = ("event_id", "source_id", "event_type")
+MAX_IDENTIFIER_CHARS = 256
 
 
 @dataclass(frozen=True)

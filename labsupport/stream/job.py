@@ -95,9 +95,11 @@ def batch_frame(df):
     foreachBatch runs on a py4j callback thread where no SparkSession may be active:
     Spark 4.2 then builds the plan with a null session and fails with an intermittent
     NullPointerException in SparkPlan.sparkContext (seen here), so set it first."""
+    from labsupport.stream.validation import handover_columns
+
     jss = df.sparkSession._jsparkSession
     df.sparkSession._jvm.org.apache.spark.sql.SparkSession.setActiveSession(jss)
-    return df.toPandas()
+    return handover_columns(df).toPandas()
 
 
 class StreamJob:
@@ -118,6 +120,8 @@ class StreamJob:
         #: called after each committed batch with the sink's result plus the hand-over and
         #: write seconds (how the benchmark measures latency without touching the data)
         self.batch_listeners: list = []
+        #: (checkpoint id, batch id) -> times that batch failed with no part writable
+        self._whole_failures: dict[tuple[str, int], int] = {}
 
     @property
     def spark(self):
@@ -143,24 +147,141 @@ class StreamJob:
                 .load())
 
     def write_batch(self, df, batch_id: int) -> None:
-        """foreachBatch: hand the parsed batch to Python with Arrow, write it, then count it."""
+        """foreachBatch: hand the parsed batch to Python with Arrow, write it, then count it.
+
+        A failure that is not transient is blamed on the records, and the batch is split
+        until the poison ones are found and quarantined (``labsupport.stream.poison``)."""
+        from labsupport.stream.poison import is_transient
+
         t0 = time.monotonic()
-        pdf = batch_frame(df)
+        try:
+            pdf = batch_frame(df)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            pdf = self._split_handover(df, batch_id, exc)
         if not len(pdf):
             return
         t1 = time.monotonic()
-        result = self.sink.write_batch(pdf, batch_id)
+        try:
+            result = self.sink.write_batch(pdf, batch_id)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            pdf = self._split_write(df, pdf, batch_id, exc)
+            result = self.sink.write_batch(pdf, batch_id)
         result.update(handover_s=t1 - t0, write_s=time.monotonic() - t1)
         log.info("batch %(batch_id)s: %(rows)s rows, %(quarantined)s quarantined, replayed=%(replayed)s, "
                  "hand-over %(handover_s).2fs, write %(write_s).2fs", result)
         for listener in self.batch_listeners:
             listener(result)
 
-    def start(self):
+    # ---- poison records: the last line of defence -----------------------------------------
+    def _split_handover(self, df, batch_id: int, exc: Exception):
+        """The batch could not be handed to Python: find the records that cannot, by
+        handing over halves, and quarantine them."""
+        import pandas as pd
+
+        from labsupport.stream.poison import isolate
+
+        log.error("batch %s: hand-over to Python failed (%s): splitting it to find the poison record", batch_id,
+                  _first_line(exc))
+        keys = sorted((int(r[0]), int(r[1])) for r in df.select("kafka_partition", "kafka_offset").collect())
+        done, poison = isolate(keys, lambda part: batch_frame(self._only(df, part)), self._count_split)
+        poison_keys = self._accept_poison(batch_id, keys, done, poison, exc)
+        frames = [f for f in done if len(f)]
+        if poison_keys:
+            frames.append(self._poison_frame(df, poison_keys))
+        return pd.concat(frames, ignore_index=True) if frames else batch_frame(self._only(df, []))
+
+    def _split_write(self, df, pdf, batch_id: int, exc: Exception):
+        """Cassandra refused the batch: write halves of its events until the rows it
+        refuses alone are found; returns the batch with those marked as quarantined."""
+        import pandas as pd
+
+        from labsupport.stream.poison import isolate
+
+        log.error("batch %s: Cassandra refused it (%s): splitting it to find the poison record", batch_id,
+                  _first_line(exc))
+        good = pdf[pdf["reason"].isna()]
+        keys = sorted(zip(good["kafka_partition"].astype(int), good["kafka_offset"].astype(int)))
+        by_key = good.set_index(["kafka_partition", "kafka_offset"], drop=False)
+
+        def attempt(part):
+            self.sink.write_events(self.sink.event_rows(by_key.loc[part]))
+            return part
+
+        done, poison = isolate(keys, attempt, self._count_split)
+        poison_keys = self._accept_poison(batch_id, keys, done, poison, exc)
+        if not poison_keys:
+            return pdf
+        marked = self._poison_frame(df, poison_keys)
+        hit = pd.MultiIndex.from_frame(pdf[["kafka_partition", "kafka_offset"]].astype(int)).isin(poison_keys)
+        return pd.concat([pdf[~hit], marked], ignore_index=True)
+
+    def _accept_poison(self, batch_id, keys, done, poison, exc) -> list[tuple[int, int]]:
+        """The poison keys, once it is the records' fault: some part of the batch went
+        through, or this same batch has failed as a whole ``poison_after_failures`` times."""
+        if not poison:
+            return []
+        if not done:
+            seen = self._whole_failures[(self.checkpoint_id(), batch_id)] = \
+                self._whole_failures.get((self.checkpoint_id(), batch_id), 0) + 1
+            if seen < self.settings.poison_after_failures:
+                log.error("batch %s: no part of it can be written (failure %d of %d before its %d records are "
+                          "quarantined as poison): the query fails and restarts", batch_id, seen,
+                          self.settings.poison_after_failures, len(keys))
+                raise exc
+        from labsupport.stream.poison import error_text
+
+        for (part, off), err in poison:
+            log.error("batch %s: record %s-%s is a poison record, quarantined: %s", batch_id, part, off,
+                      error_text(err))
+        self.metrics.poison_records.labels(self.settings.query_name).inc(len(poison))
+        return [k for k, _ in poison]
+
+    def _count_split(self) -> None:
+        self.metrics.batch_splits.labels(self.settings.query_name).inc()
+
+    @staticmethod
+    def _only(df, keys):
+        """The rows of ``df`` whose (partition, offset) lie in the ranges of ``keys``."""
+        from functools import reduce
+
+        from pyspark.sql import functions as F
+
+        from labsupport.stream.poison import offset_ranges
+
+        conds = [(F.col("kafka_partition") == p) & F.col("kafka_offset").between(lo, hi)
+                 for p, (lo, hi) in offset_ranges(keys).items()]
+        return df.where(reduce(lambda a, b: a | b, conds) if conds else F.lit(False))
+
+    def _poison_frame(self, df, keys):
+        """Quarantine rows for the poison records, built in the JVM from what always
+        converts: their coordinates, and the raw text if even that can be handed over."""
+        from pyspark.sql import functions as F
+
+        from labsupport.stream.validation import POISON
+
+        position = F.concat_ws("-", "kafka_partition", "kafka_offset")
+        rows = self._only(df, keys).where(position.isin([f"{p}-{o}" for p, o in keys]))
+        cols = ["topic", "kafka_partition", "kafka_offset", "received_ms", "received_day",
+                F.lit(POISON).alias("reason")]
+        try:
+            return rows.select(*cols, "raw").toPandas()
+        except Exception:  # noqa: BLE001 - the raw text itself is what cannot cross
+            return rows.select(*cols, F.lit(None).cast("string").alias("raw")).toPandas()
+
+    def start(self, topic_timeout: float | None = 60.0, should_stop=lambda: False):
+        """Start the query once its topic exists (waiting ``topic_timeout`` s for it, None:
+        until ``should_stop()``). Returns the query, or None when told to stop first."""
         from labsupport.stream.offsets import OffsetCommitter
+        from labsupport.stream.source_topic import await_topic
         from labsupport.stream.validation import parse
 
         s = self.settings
+        if not await_topic(self.cfg.bootstrap_servers, s.topic, topic_timeout, should_stop):
+            return None
         self.checkpoint.mkdir(parents=True, exist_ok=True)
         self._cp_id = None
         if self.listener is None:
@@ -192,7 +313,8 @@ class StreamJob:
         """The service's loop: a failed query is logged, counted and restarted from its
         checkpoint (which replays the failed batch), until ``should_stop()``."""
         q = self.settings.query_name
-        self.start()
+        if self.start(topic_timeout=None, should_stop=should_stop) is None:
+            return self.stop()
         while not should_stop():
             try:
                 finished = self.query.awaitTermination(1)
@@ -210,6 +332,12 @@ class StreamJob:
                 deadline = time.monotonic() + restart_delay
                 while time.monotonic() < deadline and not should_stop():
                     time.sleep(0.2)
-                if not should_stop():
-                    self.start()
+                if not should_stop() and self.start(topic_timeout=None, should_stop=should_stop) is None:
+                    break
         self.stop()
+
+
+def _first_line(exc: BaseException) -> str:
+    from labsupport.stream.poison import error_text
+
+    return error_text(exc)

@@ -35,7 +35,25 @@ class StreamMetrics:
         self.query_active = Gauge("query_active", "1 while the streaming query runs", lbl, registry=r)
         self.query_idle = Gauge("query_idle", "1 once the query has caught up with its topic", lbl, registry=r)
         self.last_batch_id = Gauge("last_batch_id", "Id of the last committed micro-batch", lbl, registry=r)
+        self.poison_records = Counter("poison_records", "Records quarantined because the batch holding them "
+                                      "failed without them passing (found by splitting it)", lbl, registry=r)
+        self.batch_splits = Counter("batch_splits", "Times a failing micro-batch was split in two to find "
+                                    "a poison record", lbl, registry=r)
         self.server = None
+        self._zero_series()
+
+    def _zero_series(self) -> None:
+        """Every series exists from the start, at 0: a clean pipeline's *Quarantined rows*
+        panel shows a flat 0 per reason instead of "No data", and ``increase()`` sees the
+        first quarantined record as a step from 0 rather than a series appearing."""
+        from labsupport.stream.validation import ALL_REASONS
+
+        q = self.query
+        for reason in ALL_REASONS:
+            self.quarantined.labels(q, reason)
+        for counter in (self.rows_written, self.batches_committed, self.write_failures, self.query_restarts,
+                        self.poison_records, self.batch_splits):
+            counter.labels(q)
 
     def serve(self, host: str, port: int):
         """Expose /metrics on host:port (the driver's HTTP thread)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from labsupport.config import LabConfig, env_values
 from labsupport.errors import LabError
+from labsupport.events import MAX_IDENTIFIER_CHARS
 
 BUCKET_FORMATS = {  # width -> (Spark datetime pattern, Python strftime)
     "day": ("yyyy-MM-dd", "%Y-%m-%d"),
@@ -48,6 +49,10 @@ class StreamSettings:
     shards: int = 4
     write_by_source: bool = True
     max_payload_bytes: int = 4096
+    #: objects/arrays nested deeper than this are quarantined unparsed (an event nests 2)
+    max_json_depth: int = 8
+    #: event_id, source_id, event_type longer than this are quarantined (they are Cassandra keys)
+    max_identifier_chars: int = MAX_IDENTIFIER_CHARS
     max_future_seconds: int = 300
     max_past_seconds: int = 7 * 24 * 3600
     #: rows per UNLOGGED batch (one partition each). Measured on the lab machine: 100 rows
@@ -58,6 +63,9 @@ class StreamSettings:
     concurrency: int = 32
     #: how long one micro-batch keeps retrying a failing Cassandra before the query fails
     write_retry_seconds: float = 20.0
+    #: a batch that fails as a whole this many times (each a query restart) has its records
+    #: quarantined as poison_record: no record can restart the query forever
+    poison_after_failures: int = 3
     group_id: str = "streamlab-stream"
 
     def __post_init__(self):

@@ -29,6 +29,7 @@ from typing import Callable
 from labsupport.config import LabConfig
 from labsupport.stream import dedupe, layout
 from labsupport.stream.metrics import StreamMetrics
+from labsupport.stream.poison import is_transient
 from labsupport.stream.settings import StreamSettings
 
 log = logging.getLogger("labsupport.stream")
@@ -158,10 +159,11 @@ class CassandraSink:
             except Exception as exc:
                 self.metrics.write_failures.labels(self.metrics.query).inc()
                 left = deadline - time.monotonic()
+                retry = left > 0 and is_transient(exc)  # a refused request fails the same way again: no retry
                 log.warning("batch %s: Cassandra write failed (attempt %d, %s: %s)%s", batch_id, attempt,
                             type(exc).__name__, str(exc)[:200],
-                            f"; retrying for {left:.0f}s more" if left > 0 else "; giving up, the query fails")
-                if left <= 0:
+                            f"; retrying for {left:.0f}s more" if retry else "; giving up on the batch")
+                if not retry:
                     raise
                 time.sleep(min(2.0, 0.25 * 2 ** attempt, max(left, 0.1)))
         newest = max((e[2] for e in events), default=None)
@@ -173,8 +175,7 @@ class CassandraSink:
     def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> tuple[bool, list]:
         """All writes of one batch; False when the guard says it was committed before.
         Also returns the events written and counted (without copies stored before)."""
-        from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
-        from cassandra.query import BatchStatement, BatchType
+        from cassandra.concurrent import execute_concurrent_with_args
 
         session, st, s = self.session(), self._stmts, self.settings
         cp = self.checkpoint_id()
@@ -183,6 +184,33 @@ class CassandraSink:
             return False, events
         events = dedupe.not_counted_before(events, dedupe.stored_positions(session, st["stored"], events,
                                                                            s.concurrency))
+        self.write_events(events)
+        now_ms = int(time.time() * 1000)
+        if quarantine:
+            execute_concurrent_with_args(session, st["quarantine"], quarantine, concurrency=s.concurrency,
+                                         raise_on_first_error=True)
+        minutes = [(_day(m), m, cp, batch_id, n) for m, n in minute_counts([e[2] for e in events]).items()]
+        if minutes:
+            execute_concurrent_with_args(session, st["minute"], minutes, concurrency=s.concurrency,
+                                         raise_on_first_error=True)
+        ends: dict[str, int] = {}
+        if len(pdf):
+            for part, off in pdf.groupby("kafka_partition")["kafka_offset"].max().items():
+                ends[str(int(part))] = int(off) + 1
+        session.execute(st["committed"], (cp, batch_id, s.query_name, s.topic, len(events), len(quarantine),
+                                          json.dumps(ends), now_ms))
+        return True, events
+
+    #: pandas rows of good events -> the event tuples ``write_events`` takes
+    event_rows = staticmethod(lambda good: _event_rows(good))
+
+    def write_events(self, events: list[tuple]) -> None:
+        """The event tables' part of a batch: idempotent upserts, nothing counted. Poison
+        splitting (``labsupport.stream.poison``) calls it on parts of a failing batch."""
+        from cassandra.concurrent import execute_concurrent
+        from cassandra.query import BatchStatement, BatchType
+
+        session, st, s = self.session(), self._stmts, self.settings
         now_ms = int(time.time() * 1000)
         statements = []
         # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
@@ -199,20 +227,6 @@ class CassandraSink:
                 statements.append((batch, ()))
         if statements:
             execute_concurrent(session, statements, concurrency=s.concurrency, raise_on_first_error=True)
-        if quarantine:
-            execute_concurrent_with_args(session, st["quarantine"], quarantine, concurrency=s.concurrency,
-                                         raise_on_first_error=True)
-        minutes = [(_day(m), m, cp, batch_id, n) for m, n in minute_counts([e[2] for e in events]).items()]
-        if minutes:
-            execute_concurrent_with_args(session, st["minute"], minutes, concurrency=s.concurrency,
-                                         raise_on_first_error=True)
-        ends: dict[str, int] = {}
-        if len(pdf):
-            for part, off in pdf.groupby("kafka_partition")["kafka_offset"].max().items():
-                ends[str(int(part))] = int(off) + 1
-        session.execute(st["committed"], (cp, batch_id, s.query_name, s.topic, len(events), len(quarantine),
-                                          json.dumps(ends), now_ms))
-        return True, events
 
 
 def _event_rows(good) -> list[tuple]:

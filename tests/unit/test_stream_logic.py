@@ -95,3 +95,63 @@ def test_schema_statements_substitute_the_keyspace():
     assert all("IF NOT EXISTS" in s for s in stmts)
     with pytest.raises(SchemaProblem):
         schema.statements(LabConfig(), "Robert'); DROP")
+
+
+# ---- poison records: splitting a failing batch ---------------------------------------------
+def test_isolate_finds_each_poison_item_and_keeps_the_rest():
+    from labsupport.stream.poison import isolate
+
+    poison = {7, 8, 61}
+    written, splits = [], []
+
+    def attempt(part):
+        if poison & set(part):
+            raise ValueError(f"cannot write {sorted(poison & set(part))}")
+        written.extend(part)
+        return len(part)
+
+    done, bad = isolate(range(100), attempt, lambda: splits.append(1))
+    assert sorted(k for k, _ in bad) == sorted(poison) and all("cannot write" in str(e) for _, e in bad)
+    assert sorted(written) == [i for i in range(100) if i not in poison] and sum(done) == 97
+    assert len(splits) < 3 * 7 * len(poison)  # ~log2(n) splits per poison item, not n
+
+
+def test_isolate_never_blames_records_for_a_transient_error():
+    from cassandra.cluster import NoHostAvailable
+
+    from labsupport.stream.poison import isolate
+
+    def attempt(part):
+        raise NoHostAvailable("Cassandra is down", {})
+
+    with pytest.raises(NoHostAvailable):
+        isolate([1, 2, 3], attempt)
+
+
+def test_offset_ranges_per_partition():
+    from labsupport.stream.poison import offset_ranges
+
+    assert offset_ranges([(0, 5), (1, 2), (0, 9), (1, 3)]) == {0: (5, 9), 1: (2, 3)}
+
+
+def test_every_quarantine_reason_and_counter_is_exported_at_zero_from_the_start():
+    from prometheus_client import generate_latest
+
+    from labsupport.stream.validation import ALL_REASONS
+
+    m = StreamMetrics("q")
+    text = generate_latest(m.registry).decode()
+    for reason in ALL_REASONS:
+        assert f'quarantined_total{{query="q",reason="{reason}"}} 0.0' in text
+    for name in ("query_restarts_total", "poison_records_total", "batch_splits_total", "rows_written_total"):
+        assert f'{name}{{query="q"}} 0.0' in text, name
+
+
+def test_await_topic_waits_until_it_exists_and_refuses_after_its_timeout():
+    from labsupport.stream.source_topic import TopicMissing, await_topic
+
+    answers = iter([False, False, True])
+    assert await_topic("b:9092", "t", timeout=5, interval=0.01, exists=lambda b, t: next(answers))
+    with pytest.raises(TopicMissing):
+        await_topic("b:9092", "t", timeout=0.05, interval=0.01, exists=lambda b, t: False)
+    assert await_topic("b:9092", "t", timeout=None, should_stop=lambda: True, exists=lambda b, t: False) is False

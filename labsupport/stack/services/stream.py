@@ -64,6 +64,21 @@ class StreamService(Service):
         env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
 
+    def prepare(self) -> None:
+        """Create the topic the job reads if it is missing (after ``lab down --purge kafka``,
+        say): the job itself only waits for it, since creating topics is the ingestion's
+        contract (``ingest.topics``), which this layer may use and the stream may not."""
+        from kafka.errors import KafkaError
+
+        from labsupport.ingest import topics
+        from labsupport.stream.source_topic import topic_exists
+
+        try:
+            if not topic_exists(self.cfg.bootstrap_servers, self.settings.topic):
+                topics.ensure_topic(self.settings.topic, cfg=self.cfg)
+        except KafkaError:
+            pass  # Kafka is not up: the job waits for its topic and says so in its log
+
     def metrics(self) -> dict[str, float]:
         r = httpx.get(f"http://{self.cfg.host}:{self.cfg.stream_metrics_port}/metrics", timeout=3)
         r.raise_for_status()
