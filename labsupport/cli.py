@@ -148,7 +148,7 @@ def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no of
           published_to: str = typer.Option(None, "--published-to", metavar="TOPIC",
                                            help="Audit the ids found in this topic instead of the profile's."),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Exactly-once report for a time range: produced, landed, missing, duplicated, quarantined."""
+    """Exactly-once report for a time range: produced, landed, missing, published twice, duplicated, stored twice."""
     from datetime import datetime
 
     from labsupport.lessons.audit import audit as run_audit
@@ -163,9 +163,14 @@ def audit(since: str = typer.Option(..., "--since", help="ISO time, UTC if no of
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    for key in ("produced", "landed", "missing", "duplicated", "quarantined", "unexpected"):
-        typer.echo(f"{key:12} {report[key]}")
-    typer.echo("clean" if report["clean"] else "NOT clean: events missing or counted twice")
+    for key in ("produced", "landed", "missing", "published_twice", "duplicated", "under_counted", "stored_twice",
+                "quarantined", "unexpected"):
+        typer.echo(f"{key:16} {'unknown' if report[key] is None else report[key]}")
+    typer.echo(f"{'layouts read':16} {', '.join(report['layouts'])}")
+    for note in report["notes"]:
+        typer.echo(f"note: {note}")
+    typer.echo("clean" if report["clean"] else "NOT clean: events missing, published or stored twice, miscounted "
+               "or quarantined (--json has each minute)")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

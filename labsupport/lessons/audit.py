@@ -1,28 +1,65 @@
 """The exactly-once audit: what was produced for a time range against what Cassandra holds.
 
 Events are a pure function of time (labsupport.events), so the audit recomputes the ids
-produced for ``[since, until)`` and looks each up in ``events_by_bucket``. With
-``published_to=<topic>`` it takes the ids actually published to that topic instead (for
-events that did not come from the API's model, or to tell "never published" from "lost
-by the stream"):
+produced for ``[since, until)``; with ``published_to=<topic>`` it takes the ids actually
+published to that topic instead (and then also knows which the source published twice).
+Reading (Cassandra, Kafka) and arithmetic are apart: ``tally`` is a pure function of the
+rows read, which the unit tests call on made-up row sets.
 
-* ``missing``    produced, but no row (lost: e.g. a wiped checkpoint restarted at latest)
-* ``duplicated`` the per-minute aggregate counts more events than there are distinct rows
-                 (a batch counted twice: e.g. a wiped checkpoint re-read from earliest)
-* ``quarantined`` records the stream refused, received in the range
+Each count is kept per event-time minute, and the totals are sums of the minutes — an
+over-count in one minute never cancels an under-count in another:
+
+* ``missing``         produced, but no row (lost: e.g. a wiped checkpoint restarted at latest)
+* ``published_twice`` ids the *source* put in the topic more than once (an Airflow retry
+                      after a partial publish, a backfill over an ingested window). The
+                      stream counts them once (labsupport.stream.dedupe), so they are not
+                      ``duplicated``. ``None`` when no topic was read: unknown, not zero.
+* ``duplicated``      the sink's own double counting: the per-minute aggregate above the
+                      distinct ids stored for that minute (a batch counted twice: e.g. a
+                      wiped checkpoint re-read from earliest)
+* ``under_counted``   the aggregate below the distinct ids of a minute (a batch not counted)
+* ``stored_twice``    one event id stored under two keys (two buckets, shards or event
+                      times): found by grouping the rows read by event id
+* ``quarantined``     records the stream refused, received in the range
+
+Which partitions to read comes from what the writer recorded (``stream_layout``), not
+from this process's settings; every recorded layout is read.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping
 
 from labsupport.config import LabConfig, get_config
 from labsupport.events import Profile, events_between
 from labsupport.stats import percentile
-from labsupport.times import epoch_ms, minute_floor, utc
+from labsupport.times import epoch_ms, iso_ms, utc
+from labsupport.stream import layout as stream_layout
 from labsupport.stream.keys import buckets_between, days_between
 from labsupport.stream.settings import StreamSettings
+
+MINUTE_MS = 60_000
+
+#: the counts kept per minute and summed into the report (``published_twice`` may be None)
+COUNTS = ("produced", "landed", "missing", "published_twice", "aggregate", "distinct_rows", "duplicated",
+          "under_counted", "stored_twice", "quarantined", "unexpected")
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One row of events_by_bucket as the audit reads it."""
+    event_id: str
+    event_ms: int
+    bucket: str
+    shard: int
+    latency_ms: float | None = None   # written_at - event_time
+
+    @property
+    def key(self) -> tuple:
+        return self.bucket, self.shard, self.event_ms, self.event_id
 
 
 @dataclass
@@ -34,55 +71,142 @@ class AuditReport:
     missing: int
     duplicated: int
     quarantined: int
-    unexpected: int = 0        # rows in the range that the profile did not produce
+    published_twice: int | None = None  # None: no topic was read, so unknown
+    under_counted: int = 0
+    stored_twice: int = 0
+    unexpected: int = 0        # rows in the range that were not produced
     aggregate: int = 0         # events counted by events_per_minute (minute-aligned window)
-    distinct_rows: int = 0     # distinct rows in that same minute-aligned window
-    under_counted: int = 0     # aggregate below the distinct rows (a batch not counted)
+    distinct_rows: int = 0     # distinct ids stored in that same minute-aligned window
+    layouts: list = field(default_factory=list)    # the (bucket width, shards) read, e.g. "hour x 4"
+    notes: list = field(default_factory=list)      # what the audit could not know, said plainly
+    minutes: list = field(default_factory=list)    # one dict per event-time minute, the same counts
     latency_ms: dict = field(default_factory=dict)  # event_time -> written_at of landed rows
 
     @property
     def clean(self) -> bool:
-        return self.missing == 0 and self.duplicated == 0 and self.under_counted == 0
+        return not any((self.missing, self.published_twice, self.duplicated, self.under_counted, self.stored_twice,
+                        self.quarantined))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "clean": self.clean}
 
 
-def rows_between(session, keyspace: str, since: datetime, until: datetime, width: str, shards: int) -> dict:
-    """{event_id: latency ms} of the rows with since <= event_time < until."""
-    stmt = session.prepare(f"SELECT event_id, event_time, written_at FROM {keyspace}.events_by_bucket "
+def _minute(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+def tally(since_ms: int, until_ms: int, produced: Mapping[str, int], rows: Iterable[StoredRow],
+          aggregate: Mapping[int, int], quarantined: Mapping[int, int] | None = None,
+          published: Mapping[str, int] | None = None, layouts: Iterable[str] = (),
+          notes: Iterable[str] = ()) -> AuditReport:
+    """The audit's arithmetic, with no I/O.
+
+    ``produced`` {event id: event ms} of what should have landed in [since, until);
+    ``rows`` the events_by_bucket rows of the minute-aligned window around it;
+    ``aggregate`` {minute ms: events} summed from events_per_minute;
+    ``quarantined`` {minute ms: records} received in [since, until);
+    ``published`` {event id: copies in the topic} or None when no topic was read."""
+    lo, hi = _minute(since_ms), _minute(until_ms - 1) + MINUTE_MS if until_ms > since_ms else _minute(since_ms)
+    per = {m: dict.fromkeys(COUNTS, 0) for m in range(lo, hi, MINUTE_MS)}
+
+    def bump(ms: int, what: str, n: int = 1) -> None:
+        per.setdefault(_minute(ms), dict.fromkeys(COUNTS, 0))[what] += n
+
+    keys_of: dict[str, set] = defaultdict(set)
+    ids_of_minute: dict[int, set] = defaultdict(set)
+    in_range: dict[str, float | None] = {}
+    for r in rows:
+        keys_of[r.event_id].add(r.key)
+        ids_of_minute[_minute(r.event_ms)].add(r.event_id)
+        if since_ms <= r.event_ms < until_ms:
+            in_range[r.event_id] = r.latency_ms
+    for m, ids in ids_of_minute.items():
+        bump(m, "distinct_rows", len(ids))
+    for m, n in aggregate.items():
+        bump(m, "aggregate", n)
+    for event_id, keys in keys_of.items():
+        if len(keys) > 1:  # counted once, in the minute of its earliest key
+            bump(min(k[2] for k in keys), "stored_twice")
+    for event_id, ms in produced.items():
+        bump(ms, "produced")
+        bump(ms, "landed" if event_id in keys_of else "missing")
+        if published is not None and published.get(event_id, 0) > 1:
+            bump(ms, "published_twice")
+    for event_id, _ in in_range.items():
+        if event_id not in produced:
+            bump(min(k[2] for k in keys_of[event_id]), "unexpected")
+    for m, n in (quarantined or {}).items():
+        bump(m, "quarantined", n)
+    for c in per.values():  # per minute: an excess here never cancels a shortfall there
+        c["duplicated"] = max(c["aggregate"] - c["distinct_rows"], 0)
+        c["under_counted"] = max(c["distinct_rows"] - c["aggregate"], 0)
+        if published is None:
+            c["published_twice"] = None
+    minutes = [{"minute": iso_ms(m), **c} for m, c in sorted(per.items())]
+    total = {k: (None if published is None and k == "published_twice" else sum(c[k] for c in per.values()))
+             for k in COUNTS}
+    lat = sorted(v for k, v in in_range.items() if k in produced and v is not None)
+    notes = list(notes)
+    if published is None:
+        notes.append("published_twice unknown: no topic was read (audit with published_to=TOPIC, "
+                     "or --published-to TOPIC)")
+    return AuditReport(since=iso_ms(since_ms), until=iso_ms(until_ms), **total, layouts=list(layouts), notes=notes,
+                       minutes=minutes,
+                       latency_ms={"p50": round(percentile(lat, 50), 1), "p99": round(percentile(lat, 99), 1)}
+                       if lat else {})
+
+
+# ---- reading Cassandra and Kafka ---------------------------------------------------------
+def rows_between(session, keyspace: str, since: datetime, until: datetime,
+                 layouts: Iterable[stream_layout.Layout]) -> list[StoredRow]:
+    """The events_by_bucket rows with since <= event_time < until, in every layout's partitions."""
+    stmt = session.prepare(f"SELECT event_id, event_time, written_at, bucket, shard FROM {keyspace}.events_by_bucket "
                            "WHERE bucket = ? AND shard = ? AND event_time >= ? AND event_time < ?")
-    out = {}
-    for bucket in buckets_between(since, until, width):
-        for shard in range(shards):
-            for row in session.execute(stmt, (bucket, shard, since, until)):
-                lat = (row.written_at - row.event_time).total_seconds() * 1000 if row.written_at else None
-                out[row.event_id] = lat
+    out = []
+    for lay in layouts:
+        for bucket in buckets_between(since, until, lay.bucket_width):
+            for shard in range(lay.shards):
+                for row in session.execute(stmt, (bucket, shard, since, until)):
+                    lat = (row.written_at - row.event_time).total_seconds() * 1000 if row.written_at else None
+                    out.append(StoredRow(row.event_id, epoch_ms(row.event_time), row.bucket, row.shard, lat))
     return out
 
 
-def aggregate_between(session, keyspace: str, since: datetime, until: datetime) -> int:
-    stmt = session.prepare(f"SELECT events FROM {keyspace}.events_per_minute "
+def aggregate_between(session, keyspace: str, since: datetime, until: datetime) -> dict[int, int]:
+    """{minute ms: events counted by the sink} from events_per_minute."""
+    stmt = session.prepare(f"SELECT minute, events FROM {keyspace}.events_per_minute "
                            "WHERE day = ? AND minute >= ? AND minute < ?")
-    return sum(r.events for d in days_between(since, until) for r in session.execute(stmt, (d, since, until)))
+    out: dict[int, int] = defaultdict(int)
+    for d in days_between(since, until):
+        for r in session.execute(stmt, (d, since, until)):
+            out[epoch_ms(r.minute)] += r.events
+    return dict(out)
 
 
-def quarantined_between(session, keyspace: str, since: datetime, until: datetime, topic: str | None = None) -> int:
-    stmt = session.prepare(f"SELECT topic FROM {keyspace}.quarantine WHERE day = ? AND received_at >= ? "
+def quarantined_between(session, keyspace: str, since: datetime, until: datetime,
+                        topic: str | None = None) -> dict[int, int]:
+    """{minute ms of receipt: records quarantined}, optionally of one topic only."""
+    stmt = session.prepare(f"SELECT topic, received_at FROM {keyspace}.quarantine WHERE day = ? AND received_at >= ? "
                            "AND received_at < ?")
-    return sum(1 for d in days_between(since, until) for r in session.execute(stmt, (d, since, until))
-               if topic is None or r.topic == topic)
+    out: dict[int, int] = defaultdict(int)
+    for d in days_between(since, until):
+        for r in session.execute(stmt, (d, since, until)):
+            if topic is None or r.topic == topic:
+                out[_minute(epoch_ms(r.received_at))] += 1
+    return dict(out)
 
 
-def published_between(topic: str, since: datetime, until: datetime, cfg: LabConfig | None = None) -> set[str]:
-    """Ids of the events in ``topic`` (read from offset 0) whose event time is in [since, until).
-    Records that do not parse as an event are skipped: they are the quarantine's business."""
+def published_between(topic: str, since: datetime, until: datetime,
+                      cfg: LabConfig | None = None) -> dict[str, list[int]]:
+    """{event id: [event ms of each copy]} of the events in ``topic`` (read from offset 0)
+    whose event time is in [since, until). Records that do not parse as an event are
+    skipped: they are the quarantine's business."""
     import json
 
     from labsupport.ingest import topics
 
     lo, hi = epoch_ms(since), epoch_ms(until)
-    ids = set()
+    copies: dict[str, list[int]] = defaultdict(list)
     for rec in topics.replay(topic, cfg=cfg, decode=False):
         try:
             ev = json.loads(rec.value)
@@ -91,8 +215,18 @@ def published_between(topic: str, since: datetime, until: datetime, cfg: LabConf
         except (TypeError, ValueError, KeyError, AttributeError):
             continue
         if lo <= at < hi and isinstance(event_id, str):
-            ids.add(event_id)
-    return ids
+            copies[event_id].append(at)
+    return dict(copies)
+
+
+def layouts_of(session, keyspace: str, settings: StreamSettings) -> tuple[list[stream_layout.Layout], list[str]]:
+    """The layouts the writer recorded; this environment's settings (with a note) if none."""
+    found = stream_layout.recorded(session, keyspace)
+    if found:
+        return found, []
+    return [stream_layout.Layout(settings.bucket_width, settings.shards)], [
+        f"no writer recorded its layout in {keyspace}.stream_layout: read with this environment's "
+        f"bucket width {settings.bucket_width!r} and {settings.shards} shards"]
 
 
 def audit(since: datetime | float, until: datetime | float, profile: Profile = Profile(), keyspace: str = "streamlab",
@@ -100,7 +234,8 @@ def audit(since: datetime | float, until: datetime | float, profile: Profile = P
           cfg: LabConfig | None = None, session=None) -> AuditReport:
     """Compare the events ``profile`` produced in [since, until) — or, with
     ``published_to``, the events found in that topic — with Cassandra. ``topic`` limits
-    the quarantine count to one topic's records."""
+    the quarantine count to one topic's records. ``settings`` only matter when no
+    writer recorded its layout in the keyspace."""
     from labsupport import schema
 
     cfg = cfg or get_config()
@@ -112,25 +247,20 @@ def audit(since: datetime | float, until: datetime | float, profile: Profile = P
         cluster, session = schema.connect(cfg)
     try:
         schema.ensure(cfg, keyspace, session=session)  # an audit before the first run reports zeros
-        produced = (published_between(published_to, since, until, cfg) if published_to
-                    else {e["event_id"] for e in events_between(since, until, profile)})
-        rows = rows_between(session, keyspace, since, until, settings.bucket_width, settings.shards)
-        # the aggregate is per minute: compare it with distinct rows of the same whole minutes
-        m_since = minute_floor(since)
-        m_until = minute_floor(until) + (timedelta(minutes=1) if until != minute_floor(until) else timedelta())
-        window_rows = rows_between(session, keyspace, m_since, m_until, settings.bucket_width, settings.shards)
-        agg = aggregate_between(session, keyspace, m_since, m_until)
-        landed = produced & rows.keys()
-        lat = sorted(v for k, v in rows.items() if k in landed and v is not None)
-        return AuditReport(
-            since=since.isoformat(), until=until.isoformat(),
-            produced=len(produced), landed=len(landed), missing=len(produced - rows.keys()),
-            duplicated=max(agg - len(window_rows), 0),
-            quarantined=quarantined_between(session, keyspace, since, until, topic),
-            unexpected=len(rows.keys() - produced), aggregate=agg, distinct_rows=len(window_rows),
-            under_counted=max(len(window_rows) - agg, 0),
-            latency_ms={"p50": round(percentile(lat, 50), 1), "p99": round(percentile(lat, 99), 1)}
-            if lat else {})
+        copies = published_between(published_to, since, until, cfg) if published_to else None
+        produced = ({i: min(ms) for i, ms in copies.items()} if copies is not None
+                    else {e["event_id"]: epoch_ms(e["event_time"]) for e in events_between(since, until, profile)})
+        layouts, notes = layouts_of(session, keyspace, settings)
+        # the aggregate is per minute: compare it with the distinct rows of the same whole minutes
+        m_since = since.replace(second=0, microsecond=0)
+        m_until = until.replace(second=0, microsecond=0)
+        m_until += timedelta(minutes=1) if m_until != until else timedelta()
+        return tally(epoch_ms(since), epoch_ms(until), produced,
+                     rows_between(session, keyspace, m_since, m_until, layouts),
+                     aggregate_between(session, keyspace, m_since, m_until),
+                     quarantined_between(session, keyspace, since, until, topic),
+                     published=None if copies is None else {i: len(ms) for i, ms in copies.items()},
+                     layouts=[f"{lay.bucket_width} x {lay.shards}" for lay in layouts], notes=notes)
     finally:
         if own and cluster is not None:
             cluster.shutdown()
