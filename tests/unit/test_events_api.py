@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 
 from labsupport import events
 from labsupport.ingest.events_api.app import create_app
+from labsupport.ingest.events_api.validation import LATEST, MAX_RATE, MAX_WINDOW_S
 
 T0 = 1_767_225_660  # 2026-01-01T00:01:00Z: a baseline (non-burst) minute
 PROFILE = events.Profile()
@@ -137,3 +138,96 @@ def test_metrics_count_requests_errors_and_events(client):
 
 def test_openapi_is_served(client):
     assert "/events" in client.get("/openapi.json").json()["paths"]
+
+
+# --- what the API refuses (the caps live in events_api/validation.py) --------------------
+
+
+def refusal(r) -> str:
+    """The reason of a 4xx: our own one-line detail, or FastAPI's per-field messages."""
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    detail = r.json()["detail"]
+    return detail if isinstance(detail, str) else "; ".join(f"{d['loc'][-1]}: {d['msg']}" for d in detail)
+
+
+@pytest.mark.parametrize("endpoint", ["/events", "/count"])
+@pytest.mark.parametrize("since, until, reason", [
+    ("nan", T0, "not a finite time"),
+    (T0, "inf", "not a finite time"),
+    ("1e400", T0, "not a finite time"),
+    (-60, 0, "outside 1970-01-01..2100-01-01"),
+    ("9999-12-31T23:00:00Z", "9999-12-31T23:59:59Z", "outside 1970-01-01..2100-01-01"),
+    ("0001-01-01T00:00:00+01:00", T0, "outside"),
+    (T0, T0, "must not be empty"),
+    (T0 + 5, T0, "must not be empty"),
+    (T0, T0 + MAX_WINDOW_S + 1, f"over the {MAX_WINDOW_S} s cap"),
+])
+def test_absurd_windows_are_refused_on_every_window_endpoint(client, endpoint, since, until, reason):
+    assert reason in refusal(client.get(endpoint, params={"since": since, "until": until}))
+
+
+def test_the_longest_window_allowed_is_served(client):
+    r = client.get("/count", params={"since": T0, "until": T0 + MAX_WINDOW_S})
+    assert r.status_code == 200 and r.json()["count"] == events.count_between(T0, T0 + MAX_WINDOW_S, PROFILE)
+    r = client.get("/events", params={"since": LATEST - 1, "until": LATEST, "limit": 3})
+    assert r.status_code == 200 and r.json()["count"] == 3
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
+    ({"limit": 10_001}, "limit: Input should be less than or equal to 10000"),
+    ({"limit": "1e3"}, "limit: Input should be a valid integer"),
+    ({"cursor": "x"}, "not one this API issued"),
+    ({"cursor": "１７６７２２５６６０.0"}, "not one this API issued"),  # unicode digits int() would take
+    ({"cursor": "9" * 5000 + ".0"}, "not one this API issued"),
+    ({"cursor": f"{T0 + 99}.0"}, "outside the window"),
+])
+def test_bad_pages_and_cursors_are_refused(client, params, reason):
+    assert reason in refusal(client.get("/events", params={"since": T0, "until": T0 + 5, **params}))
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"rate": 0}, "rate: Input should be greater than 0"),
+    ({"rate": MAX_RATE + 1}, "rate: Input should be less than or equal to 100000"),
+    ({"sources": 0}, "sources: Input should be greater than or equal to 1"),
+    ({"sources": 10_001}, "sources: Input should be less than or equal to 10000"),
+    ({"burst_every": 30}, "burst_seconds=60 is longer than burst_every=30"),
+    ({"rate": 20_000}, "bursts would reach 2e+05 events/s"),
+    ({"burst_factor": 1e308}, "bursts would reach"),
+    ({"seed": ""}, "seed: String should have at least 1 character"),
+    ({"rate": 5, "burst_facter": 2}, "burst_facter: Extra inputs are not permitted"),
+])
+def test_profiles_that_would_break_later_requests_are_refused_and_change_nothing(client, body, reason):
+    before = client.get("/profile").json()
+    assert reason in refusal(client.put("/profile", json=body))
+    assert client.get("/profile").json() == before
+
+
+def test_non_finite_json_is_refused_with_a_reason_not_a_500(client):
+    for path in ("/profile", "/faults", "/faults/rules"):
+        for raw in ('{"rate": NaN}', '{"outage_s": Infinity}', "Infinity", '{"scope_since": -Infinity}'):
+            r = client.request("PUT" if path != "/faults/rules" else "POST", path, content=raw,
+                               headers={"content-type": "application/json"})
+            assert r.status_code == 422, (path, raw, r.status_code, r.text)
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"error_rate": 1.5}, "error_rate: Input should be less than or equal to 1"),
+    ({"error_rate": 0.7, "throttle_rate": 0.6}, "error_rate + throttle_rate = 1.3"),
+    ({"scope_since": T0 + 60, "scope_until": T0}, "scope [scope_since, scope_until) is empty"),
+    ({"scope_since": -1}, "scope_since: Input should be greater than or equal to 0"),
+    ({"delay_ms": 10**9}, "delay_ms: Input should be less than or equal to 120000"),
+    ({"outage_s": 10**9}, "outage_s: Input should be less than or equal to 86400"),
+    ({"retry_after_s": -1}, "retry_after_s: Input should be greater than or equal to 0"),
+    ({"name": "a/b"}, "name: String should match pattern"),
+    ({"malformed_kind": "xml"}, "malformed_kind: Input should be 'json' or 'schema'"),
+])
+def test_fault_rules_that_make_no_sense_are_refused(client, body, reason):
+    assert reason in refusal(client.post("/faults/rules", json=body))
+    assert reason in refusal(client.put("/faults", json=body))
+    assert client.get("/faults").json() == {"rules": []}
+
+
+def test_openapi_states_the_caps(client):
+    description = client.get("/openapi.json").json()["info"]["description"]
+    assert f"at most {MAX_WINDOW_S} s" in description and "1..10000 events" in description

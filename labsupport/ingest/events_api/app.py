@@ -15,59 +15,18 @@ import asyncio
 import json
 import os
 from dataclasses import asdict, replace
-from datetime import datetime
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 
 from labsupport import events
 from labsupport.ingest.events_api.faults import FaultState, FaultSwitches
 from labsupport.ingest.events_api.metrics import ApiMetrics
-
-MAX_PAGE = 10_000
-DEFAULT_PAGE = 5_000
-
-
-class ProfileBody(BaseModel):
-    rate: float = Field(50.0, ge=0)
-    burst_every: int = Field(600, ge=0)
-    burst_seconds: int = Field(60, ge=0)
-    burst_factor: float = Field(10.0, ge=0)
-    sources: int = Field(200, ge=1)
-    seed: str = "streamlab"
-
-
-def parse_time(raw: str, name: str) -> float:
-    """Epoch seconds or ISO-8601 (a naive time is refused: windows are UTC)."""
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(422, f"{name}={raw!r} is neither epoch seconds nor ISO-8601") from None
-    if dt.tzinfo is None:
-        raise HTTPException(422, f"{name}={raw!r} has no time zone; send UTC (…Z)")
-    return dt.timestamp()
-
-
-def encode_cursor(pos: tuple[int, int] | None) -> str | None:
-    return None if pos is None else f"{pos[0]}.{pos[1]}"
-
-
-def decode_cursor(raw: str | None, since: float, until: float) -> tuple[int, int] | None:
-    if raw is None:
-        return None
-    try:
-        second, index = (int(p) for p in raw.split("."))
-    except ValueError:
-        raise HTTPException(422, f"cursor={raw!r} is not one this API issued") from None
-    if second not in events.window_seconds(since, until) or index < 0:
-        raise HTTPException(422, f"cursor={raw!r} lies outside the window")
-    return second, index
+from labsupport.ingest.events_api.validation import (DEFAULT_PAGE, LIMITS_DOC, MAX_PAGE, ProfileBody, decode_cursor,
+                                                     encode_cursor, parse_window, refused_request)
 
 
 def _profile_from_env() -> events.Profile:
@@ -77,11 +36,13 @@ def _profile_from_env() -> events.Profile:
 
 def create_app(profile: events.Profile | None = None) -> FastAPI:
     app = FastAPI(title="streamlab events API",
-                  description="Deterministic sensor events per half-open time window, with fault switches.")
+                  description="Deterministic sensor events per half-open time window, with fault switches. "
+                              + LIMITS_DOC)
     state = {"profile": profile or _profile_from_env()}
     faults = FaultState()
     metrics = ApiMetrics()
     app.state.faults, app.state.metrics = faults, metrics
+    app.add_exception_handler(RequestValidationError, refused_request)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next):
@@ -91,7 +52,9 @@ def create_app(profile: events.Profile | None = None) -> FastAPI:
         return response
 
     @app.get("/health")
-    def health() -> dict:
+    async def health() -> dict:
+        """Answered on the event loop itself, never queued behind the worker threads that
+        generate pages: busy is not down."""
         return {"status": "ok"}
 
     @app.get("/events")
@@ -99,10 +62,8 @@ def create_app(profile: events.Profile | None = None) -> FastAPI:
                          until: str = Query(..., description="window end, exclusive"),
                          limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE),
                          cursor: str | None = Query(None, description="next_cursor of the previous page")):
-        s, u = parse_time(since, "since"), parse_time(until, "until")
-        if u < s:
-            raise HTTPException(422, "until is before since")
-        pos = decode_cursor(cursor, s, u)
+        s, u = parse_window(since, until)
+        pos = decode_cursor(cursor, events.window_seconds(s, u))
         if delay := faults.delay_s(s, u):
             await asyncio.sleep(delay)
         fault = faults.decide(s, u)
@@ -116,10 +77,12 @@ def create_app(profile: events.Profile | None = None) -> FastAPI:
             metrics.errors.labels("throttle").inc()
             return JSONResponse({"detail": "too many requests (simulated)"}, status_code=429,
                                 headers={"Retry-After": str(faults.retry_after_s(s, u))})
-        page, nxt = events.events_page(s, u, pos, limit, state["profile"])
+        # generated in a worker thread: a full page of a capped window is ~0.2 s of CPU,
+        # which on the event loop would stall every other request, /health included
+        page, nxt = await run_in_threadpool(events.events_page, s, u, pos, limit, state["profile"])
         body = {"since": events.iso_ms(int(s * 1000)), "until": events.iso_ms(int(u * 1000)),
                 "count": len(page), "next_cursor": encode_cursor(nxt), "events": page}
-        text = json.dumps(body, separators=(",", ":"))
+        text = await run_in_threadpool(json.dumps, body, separators=(",", ":"))
         if fault == "malformed":
             metrics.errors.labels("malformed").inc()
             if faults.malformed_kind(s, u) == "json" or not page:
@@ -134,9 +97,10 @@ def create_app(profile: events.Profile | None = None) -> FastAPI:
         return Response(text, media_type="application/json")
 
     @app.get("/count")
-    def count(since: str, until: str) -> dict:
+    def count(since: str = Query(..., description="window start, inclusive"),
+              until: str = Query(..., description="window end, exclusive")) -> dict:
         """How many events a window holds: what a complete fetch must return."""
-        s, u = parse_time(since, "since"), parse_time(until, "until")
+        s, u = parse_window(since, until)
         return {"count": events.count_between(s, u, state["profile"])}
 
     @app.get("/profile")

@@ -14,25 +14,53 @@ import threading
 import time
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from labsupport.ingest.events_api.validation import EARLIEST, LATEST
+
+#: the longest a fault may hold: a delay above any client's timeout is already a timeout,
+#: and an outage or Retry-After of a day outlasts any lesson
+MAX_DELAY_MS = 120_000
+MAX_OUTAGE_S = 86_400.0
+MAX_RETRY_AFTER_S = 3_600
 
 FaultKind = Literal["outage", "error", "throttle", "malformed"]
 
 
 class FaultSwitches(BaseModel):
+    """One fault rule. Rules that cannot mean anything (shares outside 0..1 or adding up
+    to more than 1, an empty or reversed scope, NaN, durations past the caps) are refused
+    with a 422 naming the field, instead of being stored and misbehaving later."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
     error_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 500")
-    throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429 with Retry-After")
-    retry_after_s: int = Field(1, ge=0, description="Retry-After of a 429, seconds")
-    delay_ms: int = Field(0, ge=0, description="added to every response; above the client's timeout it is a timeout")
+    throttle_rate: float = Field(0.0, ge=0, le=1, description="share answered 429 with Retry-After "
+                                                              "(error_rate + throttle_rate ≤ 1)")
+    retry_after_s: int = Field(1, ge=0, le=MAX_RETRY_AFTER_S, description="Retry-After of a 429, seconds")
+    delay_ms: int = Field(0, ge=0, le=MAX_DELAY_MS,
+                          description="added to every response; above the client's timeout it is a timeout")
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share of 200s with a broken body")
     malformed_kind: Literal["json", "schema"] = Field("json", description="truncated JSON or an event missing a field")
-    outage_s: float = Field(0.0, ge=0, description="answer 503 to everything for this many seconds from now")
-    scope_since: float | None = Field(None, description="faults only hit windows overlapping [scope_since, scope_until)")
-    scope_until: float | None = None
+    outage_s: float = Field(0.0, ge=0, le=MAX_OUTAGE_S,
+                            description="answer 503 to everything for this many seconds from now")
+    scope_since: float | None = Field(None, ge=EARLIEST, le=LATEST,
+                                      description="faults only hit windows overlapping [scope_since, scope_until)")
+    scope_until: float | None = Field(None, ge=EARLIEST, le=LATEST)
     skip: int = Field(0, ge=0, description="let this many in-scope requests through before faulting")
     budget: int | None = Field(None, ge=0, description="at most this many faulty answers, then behave")
     seed: int = 0
-    name: str | None = Field(None, description="lets DELETE /faults/rules/{name} lift just this rule")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                             description="lets DELETE /faults/rules/{name} lift just this rule")
+
+    @model_validator(mode="after")
+    def _makes_sense(self) -> "FaultSwitches":
+        if self.error_rate + self.throttle_rate > 1:
+            raise ValueError(f"error_rate + throttle_rate = {self.error_rate + self.throttle_rate:g}: "
+                             "shares of the same requests cannot add up to more than 1")
+        if None not in (self.scope_since, self.scope_until) and self.scope_until <= self.scope_since:
+            raise ValueError("scope_until must be after scope_since: the scope [scope_since, scope_until) is empty")
+        return self
 
 
 class _Rule:
