@@ -1,7 +1,9 @@
 """streamlab pipeline view (Streamlit): the whole pipeline on one page.
 
 Run by the lab as the `pipeline-view` service; refreshes itself every few seconds.
-The numbers come from labsupport.observe.pipeline_stats (the same ones notebooks use).
+The numbers come from labsupport.observe.pipeline_stats (the same ones notebooks use):
+rates and health from Prometheus, the total landed from Cassandra (a restart of the
+stream resets its counters, not what it stored).
 """
 
 import streamlit as st
@@ -11,18 +13,36 @@ from labsupport.observe.prom import PromError
 
 st.set_page_config(page_title="streamlab pipeline", layout="wide")
 st.title("streamlab pipeline")
-st.caption("events-api → Airflow → Kafka → Spark foreachBatch → Cassandra · numbers from Prometheus")
+st.caption("events-api → Airflow → Kafka → Spark foreachBatch → Cassandra · rates from Prometheus, "
+           "total from Cassandra")
+
+
+@st.cache_resource
+def cassandra():
+    """One session for the life of the view; the driver reconnects by itself."""
+    from labsupport import schema
+
+    return schema.connect(connect_timeout=3)[1]
+
+
+def session_or_none():
+    try:
+        return cassandra()
+    except Exception:  # not answering now: not cached, tried again on the next refresh
+        return None
 
 
 @st.fragment(run_every=5)
 def live() -> None:
     try:
-        s = pipeline_stats.collect()
+        s = pipeline_stats.collect(session=session_or_none())
     except PromError as exc:
         st.error(str(exc))
         return
     c = st.columns(4)
-    c[0].metric("Total events landed", f"{s.events_landed:,.0f}")
+    c[0].metric("Total events landed", "—" if s.events_landed is None else f"{s.events_landed:,}",
+                help="Events the stream stored in Cassandra (its per-minute aggregate), across restarts"
+                if s.events_landed is not None else "Cassandra is not answering")
     c[1].metric("Events/s now", f"{s.events_per_s_now:,.1f}")
     c[2].metric("Average events/s (15 min)", f"{s.events_per_s_avg:,.1f}")
     c[3].metric("Peak events/s (15 min)", f"{s.events_per_s_peak:,.1f}")

@@ -124,11 +124,30 @@ def start(no_browser: bool = typer.Option(True, help="Don't try to open a browse
     """Set everything up, start the stack and open JupyterLab on the notebooks."""
     from labsupport.stack.install import setup as do_setup
 
+    from labsupport.lessons import welcome
+    from labsupport.waits import TimedOut, wait_for
+
     do_setup()
     stack.up()
     cfg = get_config()
-    typer.echo("JupyterLab: open the URL printed below; Ctrl-C stops JupyterLab, `./lab down` the stack.")
-    raise typer.Exit(subprocess.call(jupyterlab_argv(cfg, no_browser)))
+    log = cfg.paths.log("jupyterlab")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # JupyterLab's own chatter goes to its log, so the block below is the last thing printed
+    with log.open("ab") as out:
+        proc = subprocess.Popen(jupyterlab_argv(cfg, no_browser), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        server = wait_for(lambda: proc.poll() is not None or welcome.running_jupyter(proc.pid), timeout=120,
+                          what="JupyterLab to start")
+        if server is True:
+            raise LabError(f"JupyterLab exited with code {proc.returncode}", f"read {log}")
+        typer.echo(welcome.where_to_look(cfg, stack.status(), welcome.jupyter_url(server)))
+        raise typer.Exit(proc.wait())
+    except TimedOut as exc:
+        proc.terminate()
+        raise LabError("JupyterLab did not answer within 120 s", f"read {log}") from exc
+    except KeyboardInterrupt:
+        proc.terminate()
+        raise typer.Exit(proc.wait())
 
 
 def jupyterlab_argv(cfg, no_browser: bool) -> list[str]:
@@ -231,8 +250,12 @@ def lint_metrics(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def notebooks(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized runs (default) or full-size."),
-              only: Optional[List[str]] = typer.Argument(None, help="Notebook name prefixes, e.g. 02 03.")) -> None:
+              only: Optional[List[str]] = typer.Argument(None, help="Notebook name prefixes, e.g. 02 03."),
+              html: Optional[str] = typer.Option(None, "--html", metavar="DIR",
+                                                 help="Also render each executed lesson to DIR/NN_….html.")) -> None:
     """Run the lesson notebooks in order with papermill (what the notebook tests do)."""
+    from pathlib import Path
+
     from labsupport.lessons import notebook_runner
 
     for path in notebook_runner.lessons():
@@ -241,6 +264,8 @@ def notebooks(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized ru
         typer.echo(f"{path.name}: running ({'fast' if fast else 'full'} mode)")
         out, took = notebook_runner.run(path, fast=fast)
         typer.echo(f"{path.name}: ok in {took:.0f}s → {out}")
+        if html:
+            typer.echo(f"{path.name}: page {notebook_runner.to_html(out, Path(html))}")
 
 
 workshop_app = typer.Typer(help="Workshop material generated from the notebooks.", no_args_is_help=True)
@@ -265,6 +290,20 @@ def workshop_branches() -> None:
 
     workshop.branches()
     typer.echo("branches workshop/solutions and workshop/exercises updated")
+
+
+@workshop_app.command("syllabus")
+def workshop_syllabus(check: bool = typer.Option(False, "--check", help="Only say whether it is up to date.")) -> None:
+    """Regenerate notebooks/README.md (the syllabus) from the lessons' headers and exercise metadata."""
+    from labsupport.lessons import syllabus
+
+    target = syllabus.NOTEBOOKS / "README.md"
+    if check:
+        if target.read_text() != syllabus.render():
+            raise LabError(f"{target} is out of date", "run ./lab workshop syllabus")
+        typer.echo(f"{target}: up to date")
+        return
+    typer.echo(f"wrote {syllabus.write()}")
 
 
 @app.command()

@@ -1,21 +1,34 @@
-"""The pipeline-level numbers the Streamlit view shows, from Prometheus.
+"""The pipeline-level numbers the Streamlit view shows: rates and health from
+Prometheus, the total landed from Cassandra.
 
 Kept apart from the Streamlit script so notebooks and tests read the same numbers.
+
+Why the total comes from Cassandra: ``rows_written_total`` lives in the stream's
+process, so every restart of the `stream` service starts it at 0 while Cassandra still
+holds every row — ``sum(rows_written_total)`` then shows 0 on a full table.
+Prometheus cannot give the total back either: ``increase(...[range])`` survives resets
+but extrapolates to the range's edges, never sees what a process counted before its
+first scrape, ends at the retention (15 days by default), and adds whatever keyspace
+the service was last pointed at. The stream's own durable count is the per-minute
+aggregate in Cassandra (``events_per_minute``, written with each batch, exact by event
+id): the total is its sum, one server-side ``sum`` per day partition — a few small
+requests per refresh, whatever the row count.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from labsupport.config import LabConfig, get_config
 from labsupport.observe import prom
-from labsupport.config import LabConfig
+from labsupport.schema import DEFAULT_KEYSPACE
 
 RATE = 'sum(rate(rows_written_total{job="stream"}[1m]))'
 
 
 @dataclass
 class PipelineStats:
-    events_landed: float          # rows the stream wrote to Cassandra (after commit)
+    events_landed: int | None     # events the stream stored (its aggregate in Cassandra); None: no answer
     events_per_s_now: float
     events_per_s_avg: float       # over the window
     events_per_s_peak: float      # over the window
@@ -31,10 +44,48 @@ class PipelineStats:
         return asdict(self)
 
 
-def collect(window: str = "15m", cfg: LabConfig | None = None) -> PipelineStats:
+DAYS = "SELECT DISTINCT day FROM {ks}.events_per_minute"
+EVENTS_ON = "SELECT sum(CAST(events AS bigint)) AS events FROM {ks}.events_per_minute WHERE day = ?"
+
+
+def events_landed(session, keyspace: str = DEFAULT_KEYSPACE) -> int:
+    """Every event the stream stored in ``keyspace``: the sum of its per-minute aggregate.
+    0 before the stream created the table."""
+    from cassandra import InvalidRequest
+
+    try:
+        days = [r.day for r in session.execute(DAYS.format(ks=keyspace))]
+    except InvalidRequest:  # no such keyspace or table yet: nothing has landed
+        return 0
+    stmt = session.prepare(EVENTS_ON.format(ks=keyspace))
+    return sum(session.execute(stmt, (day,)).one().events or 0 for day in days)
+
+
+def landed_or_none(session=None, keyspace: str = DEFAULT_KEYSPACE, cfg: LabConfig | None = None) -> int | None:
+    """``events_landed``, or None when Cassandra does not answer (the view says so)."""
+    from cassandra import DriverException
+    from cassandra.cluster import NoHostAvailable
+
+    from labsupport import schema
+
+    cluster = None
+    try:
+        if session is None:
+            cluster, session = schema.connect(cfg or get_config(), connect_timeout=3)
+        return events_landed(session, keyspace)
+    except (NoHostAvailable, DriverException, OSError):
+        return None
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+
+
+def collect(window: str = "15m", cfg: LabConfig | None = None, session=None,
+            keyspace: str = DEFAULT_KEYSPACE) -> PipelineStats:
+    """``session``: a Cassandra session to reuse (the view keeps one); otherwise one per call."""
     q = lambda expr: prom.scalar(expr, cfg)  # noqa: E731
     return PipelineStats(
-        events_landed=q('sum(rows_written_total{job="stream"})'),
+        events_landed=landed_or_none(session, keyspace, cfg),
         events_per_s_now=q(RATE),
         events_per_s_avg=q(f"avg_over_time(({RATE})[{window}:5s])"),
         events_per_s_peak=q(f"max_over_time(({RATE})[{window}:5s])"),

@@ -80,11 +80,11 @@ def sandbox(lab_stack):
         cluster.shutdown()
 
 
-def write(settings: StreamSettings, checkpoint: str, batches) -> StreamMetrics:
+def write(settings: StreamSettings, checkpoint: str, batches, first_batch_id: int = 0) -> StreamMetrics:
     metrics = StreamMetrics(settings.query_name)
     sink = CassandraSink(get_config(), settings, metrics, lambda: checkpoint)
     try:
-        for batch_id, batch in enumerate(batches):
+        for batch_id, batch in enumerate(batches, start=first_batch_id):
             sink.write_batch(sink_frame(batch, settings), batch_id)
     finally:
         sink.close()
@@ -132,3 +132,30 @@ def test_source_duplicates_and_keys_written_twice_are_told_apart_on_real_data(sa
     assert after.stored_twice == len(relaid_ids) > 0, after.as_dict()
     assert after.duplicated == len(relaid_ids), after.as_dict()  # that writer counted them a second time
     assert (after.landed, after.missing, after.published_twice) == (len(window), 0, len(again)), after.as_dict()
+
+
+def test_total_landed_is_the_pipelines_and_survives_a_restart_of_the_stream_counter(sandbox):
+    """A restarted stream starts ``rows_written_total`` at 0 in a fresh registry; the
+    view's total is read from what Cassandra holds, so it keeps every event."""
+    from labsupport import schema
+    from labsupport.observe.pipeline_stats import events_landed
+
+    tag, topic, keyspace = sandbox
+    settings = StreamSettings(topic=topic, keyspace=keyspace, query_name=f"landed_{tag}")
+    start = int(time.time()) - 300
+    first = list(events_between(start, start + 10, Profile(rate=RATE, burst_every=0, seed=tag)))
+    later = list(events_between(start + 10, start + 15, Profile(rate=RATE, burst_every=0, seed=tag)))
+    before = write(settings, f"cp-{tag}", [[(0, i, e) for i, e in enumerate(first)]])
+    # the restart: a new process's registry, the same checkpoint resuming
+    after = write(settings, f"cp-{tag}", [[(0, len(first) + i, e) for i, e in enumerate(later)]], first_batch_id=1)
+    assert before.value("rows_written_total") == len(first)
+    assert after.value("rows_written_total") == len(later)  # what the live counter shows now
+
+    cluster, session = schema.connect(get_config())
+    try:
+        total = events_landed(session, keyspace)
+    finally:
+        cluster.shutdown()
+    assert total == len(first) + len(later), total
+    report = audit(start, start + 15, Profile(rate=RATE, burst_every=0, seed=tag), keyspace=keyspace)
+    assert total == report.distinct_rows == report.landed, report.as_dict()
