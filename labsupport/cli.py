@@ -48,12 +48,14 @@ def setup() -> None:
 
 @app.command()
 def up(services: Optional[List[str]] = typer.Argument(None, help="Services to start (default: all)."),
-       backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")) -> None:
+       backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker)."),
+       wait: bool = typer.Option(True, "--wait/--no-wait",
+                                 help="compose: poll each container's readiness (local services are always waited for).")) -> None:
     """Start services and wait until each is really ready."""
     if backend == "compose":
         from labsupport.stack import compose
 
-        compose.up()
+        compose.up(names=services or None, wait=wait)
     else:
         stack.up(services or None)
 

@@ -1,55 +1,351 @@
-"""The compose backend: the same stack in Docker containers, for learners with Docker.
+"""The compose backend: Kafka, Cassandra, Prometheus and Grafana in Docker containers.
 
-It shares the local backend's config files; the only generated one is Prometheus'
-config, rendered by the same code into the same place.
+`stack/compose.yaml` takes every value that depends on the lab's config as a ``${LAB_*}``
+variable; `render` writes those variables (``LabConfig.to_env``) to an env file under
+the lab home, next to the files whose contents depend on the host (Kafka's
+server.properties, cassandra.yaml, prometheus.yml: the shared files of stack/ plus the
+container's keys, as the local backend renders them for its processes) and the JMX
+agent jar under a fixed name. Every compose command goes through `compose_command`,
+which names the project and that env file, so a ``LAB_*`` override moves the
+containers' ports exactly as it moves the local processes'.
+
+With ``LAB_BACKEND=compose`` the service factory (`labsupport.stack.services.service`)
+returns a `ComposeService` for the services the compose file runs: `stack.up`,
+`stack.kill`, `reset_to(n)` and the notebooks then drive containers, with the local
+services' own readiness probes, instead of starting local processes.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Callable
 
 import yaml
 
 from labsupport.config import LabConfig, get_config
-from labsupport.errors import MissingTool
+from labsupport.errors import LabError, MissingTool, PortBusy, ServiceFailed
+from labsupport.stack.services.base import Service, http_probe
+
+PROJECT = "streamlab"
+AGENT_JAR = "jmx_prometheus_javaagent.jar"
+
+#: the services the compose file runs, in start order, with the LabConfig port fields
+#: each one takes on the host (published ports, or listening ports on the host network)
+HOST_PORTS: dict[str, tuple[str, ...]] = {
+    "kafka": ("kafka_port", "kafka_exporter_port"),
+    "cassandra": ("cassandra_port", "cassandra_exporter_port"),
+    "prometheus": ("prometheus_port",),
+    "grafana": ("grafana_port",),
+}
+SERVICES = list(HOST_PORTS)
+
+#: where each file a local service reads comes from in the containers (the static test
+#: fails on a new config file until it is placed here): mounted from stack/ as it is,
+#: or rendered with the container's keys into the compose render dir
+RENDERED = {
+    "kafka/server.properties": "kafka/server.properties",
+    "cassandra/cassandra.yaml": "cassandra/cassandra.yaml",
+    "prometheus/jobs.yml": "prometheus/prometheus.yml",
+}
+#: ... or deliberately not used there, and why
+IMAGE_PROVIDES = {
+    "cassandra/jvm17.options": "the image's bin/cassandra applies Cassandra's own conf/jvm17-server.options, "
+                               "the file this one copies the JPMS flags from for the Maven jars",
+    "cassandra/logback.xml": "bin/cassandra puts -Dlogback.configurationFile=logback.xml after JVM_EXTRA_OPTS; "
+                             "the image's logback logs to the console (`docker compose logs`) too",
+    "cassandra/schema.cql": "not a server file: the lab applies it over CQL (labsupport.schema), to either backend",
+}
 
 
-def compose_file(cfg: LabConfig):
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def compose_file(cfg: LabConfig) -> Path:
     return cfg.paths.stack_dir / "compose.yaml"
 
 
-def compose_command(cfg: LabConfig) -> list[str]:
+def render_dir(cfg: LabConfig) -> Path:
+    return cfg.paths.rendered("compose")
+
+
+def env_file(cfg: LabConfig) -> Path:
+    return render_dir(cfg) / "compose.env"
+
+
+def spec(cfg: LabConfig | None = None) -> dict:
+    """The compose file as written (variables not substituted)."""
+    return yaml.safe_load(compose_file(cfg or get_config()).read_text())
+
+
+# ---- rendering ---------------------------------------------------------------------------
+def compose_env(cfg: LabConfig) -> dict[str, str]:
+    """The variables the compose file uses: the lab's config, as every child process gets it."""
+    return cfg.to_env()
+
+
+def kafka_properties(cfg: LabConfig) -> str:
+    """The shared server.properties plus the container's keys: the broker listens on
+    every interface of its container (the published port forwards to it) and advertises
+    the host's address, where clients reach the published port."""
+    base = (cfg.paths.stack_dir / "kafka" / "server.properties").read_text()
+    keys = {
+        "listeners": f"PLAINTEXT://0.0.0.0:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{cfg.host}:{cfg.kafka_port}",
+        "controller.quorum.voters": f"1@127.0.0.1:{cfg.kafka_controller_port}",
+        "log.dirs": "/var/lib/kafka/data",
+    }
+    return f"{base}\n# ---- rendered by the lab for the compose container ----\n" + \
+        "".join(f"{k}={v}\n" for k, v in keys.items())
+
+
+def cassandra_yaml(cfg: LabConfig) -> dict:
+    """The shared cassandra.yaml plus the container's keys: CQL on every interface of the
+    container, announced to clients as the host's address (the driver connects to the
+    address a node announces); gossip on the container's loopback (one node)."""
+    conf = yaml.safe_load((cfg.paths.stack_dir / "cassandra" / "cassandra.yaml").read_text())
+    d = "/var/lib/cassandra"
+    conf.update({
+        "listen_address": "127.0.0.1",
+        "rpc_address": "0.0.0.0",
+        "broadcast_rpc_address": cfg.host,
+        "native_transport_port": cfg.cassandra_port,
+        "storage_port": cfg.cassandra_storage_port,
+        "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                           "parameters": [{"seeds": "127.0.0.1"}]}],
+        "data_file_directories": [f"{d}/data"],
+        "commitlog_directory": f"{d}/commitlog",
+        "saved_caches_directory": f"{d}/saved_caches",
+        "hints_directory": f"{d}/hints",
+        "cdc_raw_directory": f"{d}/cdc_raw",
+    })
+    return conf
+
+
+def _env_line(key: str, value: str) -> str:
+    """Single quotes: literal in both compose implementations' dotenv parsers."""
+    if "'" in value or "\n" in value:
+        raise LabError(f"{key}={value!r} cannot be passed to Docker Compose (a quote or newline)",
+                       f"choose a value for {key} without one")
+    return f"{key}='{value}'\n"
+
+
+def _write(path: Path, text: str) -> bool:
+    """Write ``text`` in place (same inode: a running container's bind mount of the
+    file sees it); True if the content changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return False
+    with open(path, "w") as f:  # truncates and rewrites the same inode, unlike a rename
+        f.write(text)
+    return True
+
+
+def write_env(cfg: LabConfig) -> Path:
+    """The env file every compose command reads (cheap: written before each command)."""
+    _write(env_file(cfg), "".join(_env_line(k, v) for k, v in sorted(compose_env(cfg).items())))
+    return env_file(cfg)
+
+
+def agent_jar(cfg: LabConfig) -> Path:
+    """The one JMX exporter agent `lab setup` resolved (its file name carries its version)."""
+    jars = sorted(cfg.paths.jars("jmx-exporter").glob("jmx_prometheus_javaagent-*.jar"))
+    if not jars:
+        raise MissingTool("the JMX exporter agent jar is missing", "run `./lab setup` first")
+    if len(jars) > 1:
+        raise LabError(f"{len(jars)} JMX exporter agent jars in {jars[0].parent}",
+                       "run `./lab setup` (it resolves exactly one)")
+    return jars[0]
+
+
+def render(cfg: LabConfig) -> dict[str, bool]:
+    """Write everything the compose file mounts from the lab home; returns which files
+    changed (a running Prometheus must reload a changed config)."""
+    from labsupport.stack.services.prometheus import render_config
+
+    out = render_dir(cfg)
+    jar = agent_jar(cfg)
+    fixed = out / AGENT_JAR
+    jar_changed = not fixed.exists() or fixed.read_bytes() != jar.read_bytes()
+    if jar_changed:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(jar, fixed)
+    write_env(cfg)
+    return {
+        "jar": jar_changed,
+        "kafka": _write(out / RENDERED["kafka/server.properties"], kafka_properties(cfg)),
+        "cassandra": _write(out / RENDERED["cassandra/cassandra.yaml"],
+                            yaml.safe_dump(cassandra_yaml(cfg), sort_keys=False)),
+        "prometheus": _write(out / RENDERED["prometheus/jobs.yml"],
+                             yaml.safe_dump(render_config(cfg), sort_keys=False)),
+    }
+
+
+# ---- running compose -----------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _compose_program() -> tuple[str, ...]:
     """`docker compose` (v2 plugin) or the older `docker-compose`, whichever exists."""
     if shutil.which("docker"):
-        probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
-        if probe.returncode == 0:
-            return ["docker", "compose", "-p", "streamlab", "-f", str(compose_file(cfg))]
+        if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+            return ("docker", "compose")
     if shutil.which("docker-compose"):
-        return ["docker-compose", "-p", "streamlab", "-f", str(compose_file(cfg))]
+        return ("docker-compose",)
     raise MissingTool("Docker Compose is not installed",
                       "install Docker with the compose plugin, or use the local backend (the default)")
 
 
-def render(cfg: LabConfig) -> None:
-    """Write the files the compose file mounts from the lab home."""
-    from labsupport.stack.services.prometheus import render_config
-
-    if not any(cfg.paths.jars("jmx-exporter").glob("*.jar")):
-        raise MissingTool("the JMX exporter agent jar is missing", "run `./lab setup` first")
-    out = cfg.paths.rendered("prometheus") / "prometheus.yml"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(render_config(cfg), sort_keys=False))
+def compose_command(cfg: LabConfig) -> list[str]:
+    """The compose program with the project name, the env file and the compose file."""
+    return [*_compose_program(), "-p", PROJECT, "--env-file", str(env_file(cfg)), "-f", str(compose_file(cfg))]
 
 
-def up(cfg: LabConfig | None = None) -> None:
-    cfg = cfg or get_config()
-    render(cfg)
-    cmd = compose_command(cfg)
-    wait = ["--wait"] if cmd[0] == "docker" else []  # v1 has no --wait; healthchecks still gate depends_on
-    subprocess.check_call([*cmd, "up", "-d", *wait])
+def _process_env() -> dict[str, str]:
+    """Compose prefers the process environment to the env file: no stale LAB_* of ours."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
 
 
-def down(cfg: LabConfig | None = None, purge: bool = False) -> None:
-    cfg = cfg or get_config()
-    subprocess.check_call([*compose_command(cfg), "down", *(["--volumes"] if purge else [])])
+def run(cfg: LabConfig, *args: str, capture: bool = False) -> str:
+    """One compose command; a failure is one line naming it and its last output line."""
+    write_env(cfg)
+    cmd = [*compose_command(cfg), *args]
+    out = subprocess.run(cmd, env=_process_env(), text=True,
+                         stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
+    if out.returncode != 0:
+        last = ((out.stderr or "").strip().splitlines() or [f"exit {out.returncode}"])[-1]
+        raise ServiceFailed(f"`{' '.join(cmd[:len(_compose_program())])} {' '.join(args)}` failed: {last}",
+                            "is the Docker engine running (`docker info`)?" + ("" if capture else " see its output above"))
+    return out.stdout or ""
+
+
+class ComposeService(Service):
+    """A lab service that is a compose container: the local service's readiness probe,
+    container state instead of a pid file, compose commands instead of signals."""
+
+    def __init__(self, name: str, cfg: LabConfig):
+        if name not in HOST_PORTS:
+            raise LabError(f"the compose stack has no service {name!r}", f"choose one of: {', '.join(SERVICES)}")
+        super().__init__(cfg.replace(backend="compose"))
+        self.name = name
+
+    def ports(self) -> dict[str, int]:
+        return {field: getattr(self.cfg, field) for field in HOST_PORTS[self.name]}
+
+    def version(self) -> str:
+        return spec(self.cfg)["services"][self.name]["image"]
+
+    def probe(self) -> str | None:
+        if self.name == "grafana":
+            return http_probe(f"{self.cfg.grafana}/api/health")
+        from labsupport.stack.services import REGISTRY
+
+        return REGISTRY[self.name](self.cfg).probe()
+
+    def container(self) -> str | None:
+        cid = run(self.cfg, "ps", "-a", "-q", self.name, capture=True).strip()  # -a: exited ones too
+        return cid or None
+
+    def state(self) -> str:
+        cid = self.container()
+        if not cid:
+            return "stopped"
+        out = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", cid], capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
+
+    def running(self) -> bool:
+        return self.state() == "running"
+
+    def check_ports_free(self) -> None:
+        """Before a container takes its ports: name the local backend or Debian's own
+        Prometheus when one of them holds a port (the usual culprits)."""
+        from labsupport.stack.services import REGISTRY
+
+        local = REGISTRY.get(self.name)
+        if local and local(self.cfg.replace(backend="local")).running():
+            raise PortBusy(f"{self.name}: the local backend's {self.name} is running on the same ports",
+                           f"stop it first (`./lab down {self.name}`); both backends use the LAB_* ports")
+        try:
+            super().check_ports_free()
+        except PortBusy as busy:
+            if self.name == "prometheus":
+                raise PortBusy(busy.cause, "if it is Debian's own Prometheus: `sudo systemctl disable --now "
+                                           f"prometheus`; else {busy.remedy}") from None
+            raise
+
+    def start(self, progress: Callable[[str], None] = _say) -> "ComposeService":
+        up(self.cfg, [self.name], progress=progress)
+        return self
+
+    def log_tail(self, lines: int = 40, since: int = 0) -> str:
+        return run(self.cfg, "logs", "--no-color", "--tail", str(lines), self.name, capture=True)
+
+    def stop(self, grace: float = 30.0, progress: Callable[[str], None] = _say) -> bool:
+        was = self.running()
+        if was:
+            run(self.cfg, "stop", "-t", str(int(grace)), self.name)
+        return was
+
+    def kill(self, progress: Callable[[str], None] = _say) -> bool:
+        """SIGKILL the container's process, as a crash would (`start` brings it back)."""
+        was = self.running()
+        if was:
+            run(self.cfg, "kill", "-s", "SIGKILL", self.name)
+        return was
+
+    def volumes(self) -> list[str]:
+        """The named volumes this service keeps its data in, as Docker names them."""
+        sources = [v.split(":", 1)[0] for v in spec(self.cfg)["services"][self.name].get("volumes", [])]
+        return [f"{PROJECT}_{s}" for s in sources if s in (spec(self.cfg).get("volumes") or {})]
+
+    def purge(self) -> None:
+        """Delete the container and its data volumes. Only reachable through --purge."""
+        run(self.cfg, "rm", "-f", "-s", "-v", self.name)
+        for volume in self.volumes():
+            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+
+    def status(self) -> dict:
+        state = self.state()
+        return {"state": state, "pid": None, "ports": list(self.ports().values()),
+                "healthy": state == "running" and self._probe_ok(), "log": f"docker compose logs {self.name}"}
+
+    def _probe_ok(self) -> bool:
+        try:
+            return self.probe() is None
+        except Exception:
+            return False
+
+
+def up(cfg: LabConfig | None = None, names: list[str] | None = None, wait: bool = True,
+       progress: Callable[[str], None] = _say) -> dict:
+    """Start the compose services (all by default) and, with ``wait``, poll each with the
+    lab's own readiness probe (the same for Compose v1, which has no --wait, and v2)."""
+    cfg = (cfg or get_config()).replace(backend="compose")
+    chosen = [n for n in SERVICES if n in (names or SERVICES)]
+    svcs = [ComposeService(n, cfg) for n in chosen]
+    for svc in svcs:
+        if not svc.running():
+            svc.check_ports_free()
+    prometheus_was_up = ComposeService("prometheus", cfg).running()
+    changed = render(cfg)
+    run(cfg, "up", "-d", *chosen)
+    if prometheus_was_up and changed["prometheus"]:
+        import httpx
+
+        httpx.post(f"{cfg.prometheus}/-/reload", timeout=10).raise_for_status()
+        progress("prometheus: re-rendered config reloaded")
+    if wait:
+        for svc in svcs:
+            svc.wait_ready(progress)
+    return {svc.name: svc.status() for svc in svcs}
+
+
+def down(cfg: LabConfig | None = None, purge: bool = False, progress: Callable[[str], None] = _say) -> None:
+    """Stop and remove the containers; ``purge`` also deletes their volumes (the data)."""
+    cfg = (cfg or get_config()).replace(backend="compose")
+    run(cfg, "down", *(["--volumes"] if purge else []))
+    if purge:
+        shutil.rmtree(render_dir(cfg), ignore_errors=True)
+        progress("compose: containers, volumes and rendered files removed")

@@ -9,14 +9,16 @@ and Airflow's separate virtualenv.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import LabError, MissingTool
@@ -105,13 +107,46 @@ def apt_install(missing: list[str], progress: Progress) -> None:
     progress(f"packages: installing {' '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run_streaming([*prefix, "apt-get", "update", "-q"], progress, "apt-get update", lambda l: False, env)
-    # policy-rc.d keeps Debian's prometheus daemon from starting and taking port 9090.
-    _run_streaming([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-                   progress, "apt-get install", lambda l: l.startswith("Setting up"), env)
+    with daemons_held(prefix):
+        _run_streaming([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+                       progress, "apt-get install", lambda l: l.startswith("Setting up"), env)
+    if "prometheus" in missing and shutil.which("systemctl"):  # nor at the next boot
+        subprocess.run([*prefix, "systemctl", "disable", "--quiet", "prometheus.service"], capture_output=True)
+
+
+#: invoke-rc.d and deb-systemd-invoke ask this script before a package's maintainer
+#: scripts start its daemon; exit 101 means "forbidden" (Debian's policy-rc.d interface)
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+#: daemons of packages whose binary the lab runs itself: Debian's prometheus.service
+#: would take port 9090 from the lab's Prometheus (local, or compose on the host network)
+HELD_DAEMONS = ("prometheus",)
+
+
+def policy_rc_d_script(held: tuple[str, ...] = HELD_DAEMONS) -> str:
+    names = "|".join(f"{d}|{d}.service" for d in held)
+    return f"#!/bin/sh\n# written by `lab setup` for one apt-get install, removed after it\n" \
+           f"case \"$1\" in\n  {names}) exit 101 ;;\nesac\nexit 0\n"
+
+
+@contextlib.contextmanager
+def daemons_held(prefix: list[str]) -> Iterator[None]:
+    """No HELD_DAEMONS started by the install inside. A policy-rc.d the machine already
+    has (Docker images ship one) is its owner's policy and is left as it is."""
+    if POLICY_RC_D.exists():
+        yield
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".policy-rc.d", delete=False) as f:
+        f.write(policy_rc_d_script())
+    try:
+        subprocess.run([*prefix, "install", "-m", "0755", f.name, str(POLICY_RC_D)], check=True)
+        yield
+    finally:
+        subprocess.run([*prefix, "rm", "-f", str(POLICY_RC_D)], check=False)
+        os.unlink(f.name)
 
 
 # ---- JVM artifacts -----------------------------------------------------------------------
-JAR_COMPONENTS = ("kafka", "cassandra", "spark-kafka", "jmx-exporter")
+JAR_COMPONENTS = ("kafka", "kafka-tools", "cassandra", "spark-kafka", "jmx-exporter")
 
 
 def resolve_jars(cfg: LabConfig, progress: Progress) -> None:

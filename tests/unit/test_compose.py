@@ -1,47 +1,272 @@
-"""The compose backend cannot run here (no Docker engine), so it is validated statically:
-the compose tool parses it, and it keeps the lab's rules (pinned images, loopback
-ports, the shared config files mounted rather than copied)."""
+"""The compose backend cannot run here (no Docker engine), so each class of defect that
+would keep it from starting is checked statically: on the file as the compose tool
+resolves it (`docker-compose config`, no engine needed) after `compose.render` wrote
+everything it mounts, for the default config and for one with every port moved."""
 
+import base64
+import dataclasses
+import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import pytest
 import yaml
 
-from labsupport.stack import compose
 from labsupport.config import LabConfig, REPO_ROOT, get_config
+from labsupport.errors import PortBusy
+from labsupport.stack import compose, services
+from labsupport.stack.install import policy_rc_d_script
 
 COMPOSE = REPO_ROOT / "stack" / "compose.yaml"
+PORT_FIELDS = [f.name for f in dataclasses.fields(LabConfig) if f.name.endswith("_port")]
+#: JVM options a start script reads from its environment: in `environment:` they reach
+#: every `docker exec` and healthcheck, and Kafka's tool scripts hand them to their JVMs
+JVM_OPTION_VARIABLES = {"KAFKA_OPTS", "KAFKA_HEAP_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_JMX_OPTS",
+                        "JVM_OPTS", "JVM_EXTRA_OPTS", "MAX_HEAP_SIZE", "HEAP_NEWSIZE",
+                        "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"}
 
 
-def _spec() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
+def lab_config(home: Path, **env: str) -> LabConfig:
+    """A config whose lab home is ``home``, with the lab's own jars linked in."""
+    (home / "jars").symlink_to(get_config().home / "jars")
+    return LabConfig.from_env({"LAB_BACKEND": "compose", **env}, home=home)
 
 
-def test_compose_tool_accepts_the_file(tmp_path):
-    cfg = LabConfig.from_env({}, home=tmp_path)
-    (tmp_path / "jars").symlink_to(get_config().home / "jars")  # the lab's own, wherever LAB_HOME is
-    compose.render(cfg)  # writes the Prometheus config the file mounts
+def resolved(cfg: LabConfig) -> dict:
+    """The compose file as Docker Compose resolves it for ``cfg`` (after `render`)."""
     assert shutil.which("docker-compose"), "`./lab test` installs docker-compose to validate the file"
-    out = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
+    compose.render(cfg)
+    cmd = ["docker-compose", *compose.compose_command(cfg)[1:], "config"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=compose._process_env())
     assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
 
 
-def test_images_are_pinned():
-    for name, svc in _spec()["services"].items():
-        image = svc["image"]
-        assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
+@pytest.fixture(scope="module")
+def default(tmp_path_factory):
+    cfg = lab_config(tmp_path_factory.mktemp("default-home"))
+    return cfg, resolved(cfg)
 
 
-def test_published_ports_bind_loopback_only():
-    for name, svc in _spec()["services"].items():
-        for port in svc.get("ports", []):
-            assert port.startswith("127.0.0.1:"), f"{name}: {port} is reachable from the network"
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory):
+    """Every port 20000 higher, another heap and scrape interval, a lab home elsewhere."""
+    env = {f"LAB_{f.upper()}": str(getattr(LabConfig, f) + 20000) for f in PORT_FIELDS}
+    cfg = lab_config(tmp_path_factory.mktemp("moved-home"), LAB_KAFKA_HEAP="384m", LAB_CASSANDRA_HEAP="768M",
+                     LAB_SCRAPE_INTERVAL="7s", **env)
+    return cfg, resolved(cfg)
 
 
-def test_shared_config_files_are_mounted_and_exist():
-    mounts = [m.split(":")[0] for svc in _spec()["services"].values() for m in svc.get("volumes", [])]
-    for shared in ("./kafka/server.properties", "./jmx", "../.lab/run/prometheus/prometheus.yml"):
-        assert shared in mounts
-    for m in mounts:
-        if m.startswith(("./", "../")) and ".lab" not in m:
-            assert (COMPOSE.parent / m).exists(), f"compose mounts missing {m}"
+def bind_mounts(spec: dict):
+    """(service, source, target) of every bind mount (named volumes left out)."""
+    for name, svc in spec["services"].items():
+        for v in svc.get("volumes", []):
+            source, target = v.split(":")[:2]
+            if source.startswith("/"):
+                yield name, Path(source), target
+
+
+def jvm_of(svc: dict) -> str:
+    """The server's command line as the container starts it."""
+    return " ".join(map(str, [*(svc.get("entrypoint") or []), *(svc.get("command") or [])]))
+
+
+# ---- the file and its images -------------------------------------------------------------
+def test_compose_tool_accepts_the_file(default):
+    _, spec = default
+    assert set(spec["services"]) == set(compose.SERVICES)
+
+
+def test_images_are_pinned_to_the_local_backends_versions():
+    pom = ET.parse(REPO_ROOT / "stack" / "maven" / "pom.xml").getroot()
+    props = {el.tag.split("}")[1]: el.text for el in pom.find("{*}properties")}
+    images = {name: svc["image"] for name, svc in compose.spec()["services"].items()}
+    assert images["kafka"] == f"apache/kafka:{props['kafka.version']}"
+    assert images["cassandra"] == f"cassandra:{props['cassandra.version']}"
+    for name, image in images.items():
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: pin {image} to a version"
+
+
+def test_header_comment_shows_the_command_the_lab_runs(default):
+    cfg, _ = default
+    header = COMPOSE.read_text().split("services:")[0]
+    assert "docker compose -p streamlab --env-file" in header and "run/compose/compose.env" in header
+    cmd = compose.compose_command(cfg)
+    assert cmd[cmd.index("-p") + 1] == "streamlab" and cmd[cmd.index("--env-file") + 1] == str(compose.env_file(cfg))
+
+
+# ---- issue 18.1: JVM options on the server only ----------------------------------------------
+def test_no_jvm_agent_or_heap_in_a_container_wide_environment(default):
+    _, spec = default
+    for name, svc in spec["services"].items():
+        env = svc.get("environment") or {}
+        assert not JVM_OPTION_VARIABLES & set(env), f"{name}: {JVM_OPTION_VARIABLES & set(env)} in environment:"
+        for key, value in env.items():
+            assert not re.search(r"-javaagent|-Xm[sxn]", str(value)), f"{name}: {key}={value}"
+        assert "env_file" not in svc, f"{name}: env_file reaches every exec and healthcheck too"
+
+
+def test_the_exporter_agent_and_heap_reach_each_server_process(default):
+    cfg, spec = default
+    kafka, cassandra = jvm_of(spec["services"]["kafka"]), jvm_of(spec["services"]["cassandra"])
+    agent = f"/opt/lab/{compose.AGENT_JAR}=0.0.0.0:"
+    assert f"KAFKA_OPTS=\"-javaagent:{agent}{cfg.kafka_exporter_port}:/opt/lab/jmx/kafka.yml\"" in kafka
+    assert f"-Xms{cfg.kafka_heap} -Xmx{cfg.kafka_heap}" in kafka
+    assert "exec env" in kafka and "kafka-server-start.sh" in kafka  # on the server's exec only
+    assert f"JVM_EXTRA_OPTS=-javaagent:{agent}{cfg.cassandra_exporter_port}:/opt/lab/jmx/cassandra.yml" in cassandra
+    assert f"MAX_HEAP_SIZE={cfg.cassandra_heap}" in cassandra and "HEAP_NEWSIZE" not in cassandra
+    assert spec["services"]["cassandra"]["entrypoint"][-1] == "docker-entrypoint.sh"  # the image's, after env
+
+
+def test_agent_jar_is_mounted_under_one_fixed_name(default):
+    cfg, spec = default
+    assert "jmx_prometheus_javaagent-" not in COMPOSE.read_text(), "a versioned jar name breaks on an upgrade"
+    versioned = compose.agent_jar(cfg)
+    fixed = compose.render_dir(cfg) / compose.AGENT_JAR
+    assert fixed.read_bytes() == versioned.read_bytes()
+    assert {s for _, s, _ in bind_mounts(spec) if s.name == compose.AGENT_JAR} == {fixed}
+
+
+# ---- issue 18.2: mounts follow LAB_HOME ------------------------------------------------------
+@pytest.mark.parametrize("which", ["default", "moved"])
+def test_every_mount_source_is_rendered_under_the_lab_home_or_shared_from_the_repo(which, request):
+    cfg, spec = request.getfixturevalue(which)
+    shared = [REPO_ROOT / "stack", REPO_ROOT / "dashboards"]
+    for name, source, target in bind_mounts(spec):
+        # a missing source makes Docker create an empty *directory* there
+        assert source.exists(), f"{name}: {source} does not exist after render()"
+        assert source.is_file() == bool(Path(target).suffix), f"{name}: {source} → {target}: file vs directory"
+        assert source.is_relative_to(compose.render_dir(cfg)) or any(source.is_relative_to(d) for d in shared), \
+            f"{name}: {source} is neither rendered into {compose.render_dir(cfg)} nor a shared file of the repo"
+    assert ".lab" not in COMPOSE.read_text().split("services:")[1], "a hard-coded lab home ignores LAB_HOME"
+
+
+def test_every_config_file_of_the_local_backend_reaches_the_containers(default):
+    cfg, spec = default
+    sources = [s for _, s, _ in bind_mounts(spec)]
+    stack = REPO_ROOT / "stack"
+    for path in sorted(p for d in ("kafka", "cassandra", "jmx", "prometheus") for p in (stack / d).iterdir()):
+        rel = path.relative_to(stack).as_posix()
+        if rel in compose.RENDERED:
+            assert compose.render_dir(cfg) / compose.RENDERED[rel] in sources, f"rendered {rel} is not mounted"
+        elif rel not in compose.IMAGE_PROVIDES:
+            assert any(path == s or path.is_relative_to(s) for s in sources), \
+                f"{rel}: mount it, render it (compose.RENDERED) or say why the image has it (compose.IMAGE_PROVIDES)"
+
+
+def test_rendered_files_are_the_shared_ones_plus_the_containers_keys(moved):
+    cfg, _ = moved
+    out = compose.render_dir(cfg)
+    props = dict(ln.split("=", 1) for ln in (out / "kafka/server.properties").read_text().splitlines()
+                 if "=" in ln and not ln.startswith("#"))
+    shared = (REPO_ROOT / "stack/kafka/server.properties").read_text()
+    for ln in shared.splitlines():
+        if "=" in ln and not ln.startswith("#"):
+            assert props[ln.split("=", 1)[0]] == ln.split("=", 1)[1]
+    assert props["listeners"].startswith(f"PLAINTEXT://0.0.0.0:{cfg.kafka_port},")
+    assert props["advertised.listeners"] == f"PLAINTEXT://{cfg.host}:{cfg.kafka_port}"
+    assert props["log.dirs"] == "/var/lib/kafka/data"  # the kafka-data volume
+
+    conf = yaml.safe_load((out / "cassandra/cassandra.yaml").read_text())
+    for key, value in yaml.safe_load((REPO_ROOT / "stack/cassandra/cassandra.yaml").read_text()).items():
+        if key != "seed_provider":
+            assert conf[key] == value, key
+    assert (conf["rpc_address"], conf["broadcast_rpc_address"], conf["native_transport_port"]) == \
+        ("0.0.0.0", cfg.host, cfg.cassandra_port)
+    assert all(d.startswith("/var/lib/cassandra/") for d in conf["data_file_directories"])  # the volume
+
+
+def test_a_rerender_rewrites_in_place_and_says_what_changed(tmp_path):
+    """Docker binds a file by inode: a file replaced by a rename stays old in the container."""
+    cfg = lab_config(tmp_path)
+    assert all(compose.render(cfg).values())
+    config = compose.render_dir(cfg) / compose.RENDERED["prometheus/jobs.yml"]
+    inode = config.stat().st_ino
+    assert not any(compose.render(cfg).values())
+    changed = compose.render(cfg.replace(scrape_interval="9s"))
+    assert changed["prometheus"] and not changed["kafka"]
+    assert config.stat().st_ino == inode and "9s" in config.read_text()
+
+
+# ---- issue 18.3/18.4: ports follow the config, clashes are named ------------------------------
+def test_every_port_in_the_compose_file_follows_the_config(moved):
+    cfg, spec = moved
+    s = spec["services"]
+    taken = {int(p.split(":")[1].split("/")[0]) for svc in s.values() for p in svc.get("ports", [])}
+    for svc in s.values():
+        for p in svc.get("ports", []):
+            host, host_port, container_port = p.split("/")[0].split(":")
+            assert host == cfg.host and host_port == container_port
+    taken.add(int(next(a for a in s["prometheus"]["command"] if a.startswith("--web.listen-address")).rsplit(":", 1)[1]))
+    taken.add(int(s["grafana"]["environment"]["GF_SERVER_HTTP_PORT"]))
+    assert taken == {getattr(cfg, f) for fields in compose.HOST_PORTS.values() for f in fields}
+    # no default port left anywhere: in the file, its commands and healthchecks, or a rendered file
+    defaults = {str(getattr(LabConfig, f)) for f in PORT_FIELDS}
+    texts = {"compose config": yaml.safe_dump(spec)}
+    texts.update({p.name: p.read_text() for p in compose.render_dir(cfg).rglob("*") if p.suffix in (".yml", ".yaml",
+                                                                                               ".properties")})
+    for where, text in texts.items():
+        stale = {d for d in defaults if re.search(rf"(?<![\d.]){d}(?!\d)", text)}
+        assert not stale, f"{where}: default port(s) {stale} instead of the config's"
+
+
+def test_grafanas_datasource_follows_the_prometheus_port(moved):
+    """Grafana expands ${VAR} in provisioning files from its container's environment."""
+    cfg, spec = moved
+    grafana = spec["services"]["grafana"]
+    folder = next(s for _, s, t in bind_mounts(spec) if t == "/etc/grafana/provisioning/datasources")
+    [source] = yaml.safe_load((folder / "prometheus.yml").read_text())["datasources"]
+    expand = lambda text: re.sub(r"\$\{(\w+)\}", lambda m: str(grafana["environment"][m.group(1)]), text)  # noqa: E731
+    assert expand(source["url"]) == cfg.prometheus == f"http://127.0.0.1:{cfg.prometheus_port}"
+    assert expand(source["jsonData"]["timeInterval"]) == "7s"
+
+
+def test_grafana_keeps_its_own_provisioning_folders(default):
+    _, spec = default
+    targets = [t for name, _, t in bind_mounts(spec) if name == "grafana"]
+    assert "/etc/grafana/provisioning" not in targets, "hides the image's alerting/ and plugins/ folders"
+    provider = yaml.safe_load((REPO_ROOT / "dashboards/grafana/provisioning/dashboards/lab.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] in targets
+
+
+def test_a_held_port_is_refused_naming_debians_prometheus(tmp_path):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        cfg = lab_config(tmp_path, LAB_PROMETHEUS_PORT=str(holder.getsockname()[1]))
+        with pytest.raises(PortBusy, match="systemctl disable --now prometheus"):
+            compose.ComposeService("prometheus", cfg).check_ports_free()
+    compose.ComposeService("prometheus", cfg).check_ports_free()  # released: no complaint
+
+
+def test_policy_rc_d_forbids_starting_debians_prometheus_only(tmp_path):
+    script = tmp_path / "policy-rc.d"
+    script.write_text(policy_rc_d_script())
+    verdict = lambda unit: subprocess.run(["sh", str(script), unit, "start"]).returncode  # noqa: E731
+    assert verdict("prometheus.service") == verdict("prometheus") == 101  # "action forbidden"
+    assert verdict("ssh.service") == 0
+
+
+# ---- issue 18.5: lessons drive the containers ---------------------------------------------------
+def test_with_the_compose_backend_its_services_are_containers(tmp_path):
+    cfg = lab_config(tmp_path)
+    for name in ("kafka", "cassandra", "prometheus"):
+        assert isinstance(services.service(name, cfg), compose.ComposeService), name
+    assert not isinstance(services.service("events-api", cfg), compose.ComposeService)  # stays a process
+    assert not isinstance(services.service("kafka", cfg.replace(backend="local")), compose.ComposeService)
+
+
+# ---- issue 18.7 ----------------------------------------------------------------------------------
+def test_kafka_cluster_id_is_a_kafka_uuid():
+    """What `kafka-storage.sh random-uuid` makes and Kafka's docs ask for: unpadded URL-safe
+    base64 of exactly 16 bytes (Uuid.fromString). Kafka 4.1's formatter stores any string
+    (tried), so the old 17-byte id was a conformance fault, not what kept Kafka down."""
+    cid = compose.spec()["services"]["kafka"]["environment"]["CLUSTER_ID"]
+    raw = base64.urlsafe_b64decode(cid + "==")
+    assert len(cid) == 22 and len(raw) == 16, f"{cid!r} decodes to {len(raw)} bytes"
+    assert base64.urlsafe_b64encode(raw).decode().rstrip("=") == cid and not cid.startswith("-")
+    assert raw not in (bytes(16), bytes(15) + b"\x01"), "Kafka reserves the zero and the metadata topic id"

@@ -30,11 +30,17 @@ def names() -> list[str]:
 
 
 def service(name: str, cfg: LabConfig | None = None) -> Service:
+    cfg = cfg or get_config()
+    if cfg.backend == "compose":  # the compose file's services are containers, not processes
+        from labsupport.stack import compose
+
+        if name in compose.SERVICES:
+            return compose.ComposeService(name, cfg)
     try:
         cls = REGISTRY[name]
     except KeyError:
         raise UnknownService(f"no service named {name!r}", f"choose one of: {', '.join(REGISTRY)}") from None
-    return cls(cfg or get_config())
+    return cls(cfg)
 
 
 def running(cfg: LabConfig | None = None) -> list[str]:
