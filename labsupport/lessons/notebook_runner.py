@@ -1,4 +1,5 @@
-"""Run the lesson notebooks with papermill: `lab notebooks` and the notebook tests.
+"""Run the lesson notebooks with papermill: `lab notebooks`, the notebook tests, and the
+student copies; render executed lessons as HTML pages.
 
 Fast mode sets the ``FAST`` parameter every lesson declares in its ``parameters``
 cell (smaller windows, bounded streams). A per-cell timeout makes a hung cell fail
@@ -8,25 +9,30 @@ fast instead of hanging the run.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import nbformat
 
 from labsupport.config import LabConfig, REPO_ROOT, get_config
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 CELL_TIMEOUT_S = 600
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
-def lessons() -> list[Path]:
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+def lessons(src: Path = NOTEBOOKS) -> list[Path]:
+    return sorted(src.glob("[0-9][0-9]_*.ipynb"))
 
 
 def run(path: Path, fast: bool = True, cfg: LabConfig | None = None, parameters: dict | None = None,
-        cell_timeout: int = CELL_TIMEOUT_S) -> tuple[Path, float]:
-    """Execute one notebook; returns (executed copy, seconds). Raises on any cell error."""
+        cell_timeout: int = CELL_TIMEOUT_S, out_dir: Path | None = None) -> tuple[Path, float]:
+    """Execute one notebook; returns (executed copy, seconds). Raises on any cell error
+    (papermill's PapermillExecutionError; the executed copy is written all the same)."""
     import papermill
 
     cfg = cfg or get_config()
-    out_dir = cfg.paths.home / "notebook-runs"
+    out_dir = out_dir or cfg.paths.home / "notebook-runs"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
     started = time.monotonic()
@@ -34,3 +40,62 @@ def run(path: Path, fast: bool = True, cfg: LabConfig | None = None, parameters:
                                cwd=str(path.parent), kernel_name="python3", execution_timeout=cell_timeout,
                                progress_bar=False, log_output=False)
     return out, time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Where and why a run stopped: what a student copy's run is checked against."""
+    ename: str
+    evalue: str
+    cell_id: str | None  #: the failing cell's id (papermill's cell_index counts the cells it adds)
+    seconds: float
+    executed: Path
+
+
+def run_until_error(path: Path, fast: bool = True, cfg: LabConfig | None = None,
+                    out_dir: Path | None = None) -> Stop | None:
+    """Run a notebook expecting a cell to fail; None if every cell passed."""
+    from papermill.exceptions import PapermillExecutionError
+
+    cfg = cfg or get_config()
+    out_dir = out_dir or cfg.paths.home / "student-runs"
+    started = time.monotonic()
+    try:
+        run(path, fast=fast, cfg=cfg, out_dir=out_dir)
+    except PapermillExecutionError as err:
+        executed = out_dir / path.name
+        failed = [c for c in nbformat.read(executed, as_version=4).cells
+                  if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        return Stop(err.ename, err.evalue, failed[0].get("id") if failed else None, time.monotonic() - started,
+                    executed)
+    return None
+
+
+def _static_plotly(nb: nbformat.NotebookNode) -> None:
+    """Plotly figures as self-contained HTML (plotly.js inline once per page): an
+    exported page keeps its plots offline, without the notebook front end that draws
+    the figure's JSON."""
+    import plotly.io as pio
+
+    figures = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            fig = output.get("data", {}).get(PLOTLY_MIME)
+            if fig is None:
+                continue
+            output["data"]["text/html"] = pio.to_html(fig, include_plotlyjs=figures == 0, full_html=False,
+                                                      div_id=f"figure-{figures}")  # same page, same bytes
+            figures += 1
+
+
+def to_html(executed: Path, dest_dir: Path) -> Path:
+    """An executed notebook as one HTML page in ``dest_dir`` (its plots included)."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    _static_plotly(nb)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    page = dest_dir / (executed.stem + ".html")
+    page.write_text(body)
+    return page

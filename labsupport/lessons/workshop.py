@@ -1,18 +1,37 @@
 """Workshop material generated from the lesson notebooks themselves.
 
-A solution lives in the notebook between ``### BEGIN SOLUTION`` and
-``### END SOLUTION`` (nbgrader's markers); the student version replaces it with a
-prompt and a ``NotImplementedError``, so a learner who runs an unsolved cell gets a
-clear message instead of a confusing failure later. Cells tagged ``solution`` are
-dropped whole. The instructor keeps one set of notebooks; the exercise branch and
-the solution branch are both built from it.
+One set of notebooks holds the lessons *and* their solutions; student copies and the
+exercise/solution branches are built from it. The conventions (checked here, so a lesson
+that breaks them is refused with its notebook and cell named, and nothing is written):
+
+* an exercise is a markdown cell headed ``### Exercise NN.k · Title`` (NN the lesson's
+  number, k counting from 1) that states the task and ends with a collapsed hint,
+  ``<details><summary>Hint</summary> … </details>``;
+* the code cell right after it carries ``{"exercise": {"id": "NN.k", "difficulty":
+  "easy|medium|hard", "minutes": n}}`` in its metadata (the syllabus reads it) and the
+  solution between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (nbgrader's
+  markers): balanced, not nested, only in code cells.
+
+A student copy replaces each solution block with ``todo("NN.k")``; when the block sits
+in a function, ``require_done`` is called right after the function is defined, so the
+notebook stops in the exercise's own cell with ``ExerciseNotDone: Exercise NN.k is not
+done yet: <hint>`` — before anything (a Spark query, say) calls the function
+(labsupport.lessons.exercises). Each solution is also written to ``solutions/NN.k.py``
+beside the copies: ``%load solutions/NN.k.py`` in the cell replaces it with the answer.
+``%load`` rather than a lab helper because it is plain IPython (any Jupyter front end, no
+import), it shows the learner the code before running it, and the file is generated from
+the same notebook as the copy, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+import ast
+import os
 import re
 import shutil
 import subprocess
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -21,48 +40,208 @@ from labsupport.config import REPO_ROOT
 from labsupport.errors import LabError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-_BLOCK = re.compile(r"^([ \t]*)" + re.escape(BEGIN) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END) + r"[^\n]*(\n|$)",
-                    re.S | re.M)
+DIFFICULTIES = ("easy", "medium", "hard")
+LESSON_GLOB = "[0-9][0-9]_*.ipynb"
+SOLUTIONS_DIR = "solutions"
+_HEADING = re.compile(r"^###\s+Exercise\s+(\S+)\s+·\s+(.+?)\s*$", re.M)
+_HINT = re.compile(r"<details>\s*<summary>\s*Hint\s*</summary>(.*?)</details>", re.S)
+_IMPORT = "from labsupport.lessons.exercises import {names}"
 
 
-def strip_solutions(source: str) -> str:
-    """Replace every solution block by a prompt at the block's indentation."""
-    if source.count(BEGIN) != source.count(END):
-        raise LabError("unbalanced solution markers", f"every {BEGIN} needs its {END}")
-
-    def prompt(m: re.Match) -> str:
-        ind = m.group(1)
-        return f"{ind}# YOUR CODE HERE\n{ind}raise NotImplementedError(\"exercise: fill in this part\")\n"
-
-    return _BLOCK.sub(prompt, source)
+class BadExercise(LabError):
+    """A lesson notebook breaks the exercise conventions (markers, metadata, hint)."""
 
 
-def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    out = nbformat.from_dict(nb)
-    cells = []
-    for cell in out.cells:
-        if "solution" in cell.get("metadata", {}).get("tags", []):
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    difficulty: str
+    minutes: int
+    hint: str  #: the hint on one line, as the student copy's error message shows it
+    cell: int  #: index of the code cell in the notebook
+
+
+@dataclass(frozen=True)
+class _Block:
+    begin: int  #: line index of the BEGIN marker
+    end: int  #: line index of the END marker
+    indent: str
+
+
+def _where(name: str, index: int, cell) -> str:
+    return f"{name}, cell {index} (id {cell.get('id', '?')})"
+
+
+def _blocks(source: str, where: str) -> list[_Block]:
+    """The solution blocks of one code cell; unbalanced or nested markers are refused."""
+    blocks, open_at = [], None
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith(BEGIN):
+            if open_at is not None:
+                raise BadExercise(f"{where}: nested {BEGIN} (line {i + 1}) inside the block opened on line "
+                                  f"{open_at + 1}", f"close each block with {END} before the next {BEGIN}")
+            open_at = i
+        elif text.startswith(END):
+            if open_at is None:
+                raise BadExercise(f"{where}: {END} on line {i + 1} without a {BEGIN}", "balance the markers")
+            blocks.append(_Block(open_at, i, lines[open_at][: len(lines[open_at]) - len(lines[open_at].lstrip())]))
+            open_at = None
+    if open_at is not None:
+        raise BadExercise(f"{where}: {BEGIN} on line {open_at + 1} is never closed", f"add its {END}")
+    return blocks
+
+
+def one_line(markdown: str) -> str:
+    return " ".join(markdown.split())
+
+
+def exercises(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
+    """The exercises of one lesson notebook, every convention checked (BadExercise)."""
+    lesson = name[:2]
+    found: list[Exercise] = []
+    for index, cell in enumerate(nb.cells):
+        where = _where(name, index, cell)
+        if cell.cell_type != "code":
+            if BEGIN in cell.source or END in cell.source:
+                raise BadExercise(f"{where}: solution markers in a {cell.cell_type} cell",
+                                  "markers belong in code cells; write about them without the ### prefix")
             continue
-        if cell.cell_type == "code":
-            cell.source = strip_solutions(cell.source)
-            cell.outputs, cell.execution_count = [], None
-        cells.append(cell)
-    out.cells = cells
+        if "solution" in cell.metadata.get("tags", []):
+            raise BadExercise(f"{where}: a cell tagged 'solution'",
+                              f"keep the solution in the exercise cell between {BEGIN} and {END}")
+        meta = cell.metadata.get("exercise")
+        if not _blocks(cell.source, where):
+            if meta:
+                raise BadExercise(f"{where}: exercise metadata but no {BEGIN} block", "mark the solution")
+            continue
+        if not isinstance(meta, dict) or not {"id", "difficulty", "minutes"} <= set(meta):
+            raise BadExercise(f"{where}: a solution without exercise metadata",
+                              'add {"exercise": {"id": "NN.k", "difficulty": "easy", "minutes": 5}} to the cell')
+        ex_id = str(meta["id"])
+        expected = f"{lesson}.{len(found) + 1}"
+        if ex_id != expected:
+            raise BadExercise(f"{where}: exercise id {ex_id!r}, expected {expected!r}",
+                              "number a lesson's exercises NN.1, NN.2, … in order")
+        if meta["difficulty"] not in DIFFICULTIES or not (isinstance(meta["minutes"], int) and meta["minutes"] > 0):
+            raise BadExercise(f"{where}: difficulty {meta['difficulty']!r}, minutes {meta['minutes']!r}",
+                              f"difficulty is one of {', '.join(DIFFICULTIES)}; minutes a positive integer")
+        prose = nb.cells[index - 1] if index else None
+        heading = _HEADING.search(prose.source) if prose is not None and prose.cell_type == "markdown" else None
+        if heading is None or heading.group(1) != ex_id:
+            raise BadExercise(f"{where}: exercise {ex_id} is not preceded by a markdown cell headed "
+                              f"'### Exercise {ex_id} · Title'", "state the task in that cell, right above the code")
+        hint = _HINT.search(prose.source)
+        if hint is None or not hint.group(1).strip():
+            raise BadExercise(f"{_where(name, index - 1, prose)}: exercise {ex_id} has no hint",
+                              "end the task with <details><summary>Hint</summary> … </details>")
+        found.append(Exercise(ex_id, heading.group(2), meta["difficulty"], meta["minutes"],
+                              one_line(hint.group(1)), index))
+    return found
+
+
+def _parse(source: str, where: str) -> ast.Module:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:  # magics become calls on the same line, so line numbers still match the cell's
+        return ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError as exc:
+        raise BadExercise(f"{where}: the solution cell is not valid Python ({exc.msg}, line {exc.lineno})",
+                          "fix the cell") from exc
+
+
+def _enclosing_def(tree: ast.Module, line: int, where: str) -> ast.FunctionDef | None:
+    """The top-level function whose body holds ``line`` (1-based), if any."""
+    for node in tree.body:
+        if node.lineno <= line <= node.end_lineno:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return node
+            if isinstance(node, ast.ClassDef):
+                raise BadExercise(f"{where}: a solution inside class {node.name}",
+                                  "put the exercise in a top-level function")
+            return None
+    return None
+
+
+def student_cell(source: str, ex: Exercise, where: str) -> str:
+    """The cell with every solution block replaced by ``todo`` (see the module doc)."""
+    lines = source.split("\n")
+    tree = _parse(source, where)
+    checked: dict[str, int] = {}  # function name -> line index after which require_done goes
+    edits = []
+    for block in _blocks(source, where):
+        func = _enclosing_def(tree, block.begin + 1, where)
+        stub = [f"{block.indent}# YOUR CODE HERE, in place of the todo() line. Stuck? Open the hint above;",
+                f"{block.indent}# `%load {SOLUTIONS_DIR}/{ex.id}.py` in this cell replaces it with the solution.",
+                f'{block.indent}todo("{ex.id}")' if func else f'{block.indent}todo("{ex.id}", hint={ex.hint!r})']
+        edits.append((block.begin, block.end + 1, stub))
+        if func is not None:  # after the def's last line, or its END marker (a comment: not in the AST)
+            checked[func.name] = max(checked.get(func.name, 0), func.end_lineno - 1, block.end)
+    for fname, after in checked.items():
+        edits.append((after + 1, after + 1, ["", "", f'require_done("{ex.id}", {fname}, hint={ex.hint!r})']))
+    for start, stop, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        lines[start:stop] = new
+    names = "require_done, todo" if checked else "todo"
+    out = "\n".join([_IMPORT.format(names=names), *lines])
+    _parse(out, where)  # still valid Python
     return out
 
 
+def solution_source(source: str, ex: Exercise) -> str:
+    """What ``%load solutions/NN.k.py`` puts into the cell: the lesson's cell, markers removed."""
+    kept = [line for line in source.split("\n") if not line.strip().startswith((BEGIN, END))]
+    return "\n".join([f"# Exercise {ex.id} · {ex.title} — a solution", *kept]).rstrip("\n") + "\n"
+
+
+def student_version(nb: nbformat.NotebookNode, name: str) -> tuple[nbformat.NotebookNode, dict[str, str]]:
+    """(student notebook, {exercise id: solution source}); outputs cleared."""
+    out = nbformat.from_dict(nb)
+    solutions = {}
+    for ex in exercises(nb, name):
+        cell = out.cells[ex.cell]
+        solutions[ex.id] = solution_source(cell.source, ex)
+        cell.source = student_cell(cell.source, ex, _where(name, ex.cell, cell))
+    for cell in out.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return out, solutions
+
+
+def render(src: Path) -> dict[str, str]:
+    """Every file of the student copies, relative path -> text; BadExercise before any is written."""
+    files: dict[str, str] = {}
+    for path in sorted(src.glob(LESSON_GLOB)):
+        nb, solutions = student_version(nbformat.read(path, as_version=4), path.name)
+        text = nbformat.writes(nb)
+        files[path.name] = text if text.endswith("\n") else text + "\n"  # as nbformat.write puts it on disk
+        for ex_id, text in solutions.items():
+            files[f"{SOLUTIONS_DIR}/{ex_id}.py"] = text
+    for extra in sorted(src.glob("*.md")):
+        files[extra.name] = extra.read_text()
+    return files
+
+
 def build(dest: Path, src: Path = REPO_ROOT / "notebooks") -> list[Path]:
-    """Write student versions of every lesson notebook into ``dest``."""
+    """Write the student copies of every lesson (and ``solutions/``) into ``dest``.
+
+    Everything is rendered and checked first, then written into a temporary folder
+    beside ``dest`` and moved in: a refused lesson leaves ``dest`` untouched."""
+    files = render(src)
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in sorted(src.glob("[0-9][0-9]_*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        target = dest / path.name
-        nbformat.write(student_version(nb), target)
-        written.append(target)
-    for extra in src.glob("*.md"):
-        shutil.copy(extra, dest / extra.name)
-    return written
+    tmp = Path(tempfile.mkdtemp(prefix=".workshop-", dir=dest.parent))
+    try:
+        for rel, text in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text)
+        shutil.rmtree(dest / SOLUTIONS_DIR, ignore_errors=True)  # no stale answers of removed exercises
+        for rel in sorted({r.split("/")[0] for r in files}):
+            os.replace(tmp / rel, dest / rel)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [dest / rel for rel in files if rel.endswith(".ipynb")]
 
 
 def branches(exercise: str = "workshop/exercises", solution: str = "workshop/solutions",
@@ -73,6 +252,7 @@ def branches(exercise: str = "workshop/exercises", solution: str = "workshop/sol
 
     if git("status", "--porcelain", "--untracked-files=no"):
         raise LabError("the working tree has uncommitted changes", "commit or stash them first")
+    render(repo / "notebooks")  # refuse bad markers before any branch moves
     head = git("rev-parse", "HEAD")
     git("branch", "-f", solution, head)
     worktree = repo / ".lab" / "workshop-worktree"

@@ -1,38 +1,218 @@
+"""Student copies, their refusals, the in-notebook stop and the generated syllabus.
+
+The exercise-cell behaviour is checked by executing the generated cells with plain
+``exec`` (no kernel, no services): the cells below are pure Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import nbformat
 import pytest
 
-from labsupport.errors import LabError
-from labsupport.lessons.workshop import strip_solutions, student_version
+from labsupport.lessons import exercises, syllabus, workshop
+from labsupport.lessons.exercises import ExerciseNotDone
+from labsupport.lessons.workshop import BadExercise
 
-CELL = '''def write_batch(df, batch_id):
-    rows = df.count()
+HINT = "<details><summary>Hint</summary>\n\nCall `write` first, then **count**.\n</details>"
+
+FUNCTION_CELL = '''calls = []
+
+
+def write_batch(df, batch_id):
+    rows = len(df)
     ### BEGIN SOLUTION
-    sink.write(df)
-    metrics.after_write(rows)
+    calls.append(batch_id)
     ### END SOLUTION
     return rows
+
+
+result = "defined"
+'''
+
+TOPLEVEL_CELL = '''x = 1
+### BEGIN SOLUTION
+answer = x + 41
+### END SOLUTION
+print(answer)
 '''
 
 
-def test_solution_block_becomes_prompt_at_its_indentation():
-    out = strip_solutions(CELL)
-    assert "sink.write" not in out and "metrics.after_write" not in out
-    assert '    # YOUR CODE HERE\n    raise NotImplementedError("exercise: fill in this part")\n    return rows' in out
-    compile(out, "cell", "exec")  # still valid Python
+def exercise_md(ex_id: str = "07.1", hint: str = HINT) -> str:
+    return f"Some prose.\n\n### Exercise {ex_id} · Write it\n\nDo the thing.\n\n{hint}"
 
 
-def test_unbalanced_markers_are_an_error():
-    with pytest.raises(LabError, match="unbalanced"):
-        strip_solutions("### BEGIN SOLUTION\nx = 1\n")
-
-
-def test_student_notebook_drops_solution_cells_and_outputs():
+def lesson(*cells, header="# 07 · A lesson\n\n**Time:** about 9 minutes in full mode, 2 in fast mode. "
+                          "**Builds on:** lesson 06. More."):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(CELL),
-                nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
-                nbformat.v4.new_markdown_cell("### BEGIN SOLUTION is mentioned in prose")]
-    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="hi")]
-    st = student_version(nb)
-    assert len(st.cells) == 2 and st.cells[0].outputs == []
-    assert "NotImplementedError" in st.cells[0].source
-    assert st.cells[1].cell_type == "markdown"
+    nb.cells = [nbformat.v4.new_markdown_cell(header), nbformat.v4.new_code_cell("FAST = False"), *cells]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"x{i:02d}"
+    return nb
+
+
+def exercise_cell(source: str = FUNCTION_CELL, ex_id: str = "07.1", **meta):
+    return nbformat.v4.new_code_cell(source, metadata={"exercise": {"id": ex_id, "difficulty": "easy",
+                                                                    "minutes": 5, **meta}})
+
+
+def good_lesson():
+    return lesson(nbformat.v4.new_markdown_cell(exercise_md("07.1")), exercise_cell(FUNCTION_CELL, "07.1"),
+                  nbformat.v4.new_markdown_cell(exercise_md("07.2")), exercise_cell(TOPLEVEL_CELL, "07.2"))
+
+
+def write(tmp_path: Path, nb, name="07_a_lesson.ipynb") -> Path:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    nbformat.write(nb, src / name)
+    return src
+
+
+# ---- the student cell -------------------------------------------------------------------
+
+def test_function_exercise_stops_in_its_own_cell_with_the_hint():
+    ex = workshop.exercises(good_lesson(), "07_a_lesson.ipynb")[0]
+    cell = workshop.student_cell(FUNCTION_CELL, ex, "here")
+    assert "calls.append" not in cell and 'todo("07.1")' in cell and "%load solutions/07.1.py" in cell
+    namespace: dict = {}
+    with pytest.raises(ExerciseNotDone) as err:
+        exec(cell, namespace)  # noqa: S102 - the generated cell, as the kernel runs it
+    assert str(err.value) == "Exercise 07.1 is not done yet: Call `write` first, then **count**."
+    assert "result" not in namespace, "the cell must stop right after the def, before anything uses it"
+
+
+def test_function_exercise_passes_once_the_todo_is_replaced():
+    ex = workshop.exercises(good_lesson(), "07_a_lesson.ipynb")[0]
+    cell = workshop.student_cell(FUNCTION_CELL, ex, "here")
+    solved = cell.replace('todo("07.1")', "calls.append(batch_id)")
+    namespace: dict = {}
+    exec(solved, namespace)  # noqa: S102
+    assert namespace["result"] == "defined" and namespace["write_batch"]([1, 2], 7) == 2
+    assert namespace["calls"] == [7]
+
+
+def test_toplevel_exercise_raises_where_the_solution_was():
+    ex = workshop.exercises(good_lesson(), "07_a_lesson.ipynb")[1]
+    cell = workshop.student_cell(TOPLEVEL_CELL, ex, "here")
+    assert "require_done" not in cell
+    namespace: dict = {}
+    with pytest.raises(ExerciseNotDone, match=r"^Exercise 07\.2 is not done yet: Call `write` first"):
+        exec(cell, namespace)  # noqa: S102
+    assert namespace["x"] == 1 and "answer" not in namespace
+
+
+def test_nested_function_counts_as_not_done():
+    def outer():
+        def inner():
+            exercises.todo("01.1")
+        return inner
+
+    def done():
+        return 1
+
+    with pytest.raises(ExerciseNotDone):
+        exercises.require_done("01.1", done, outer, hint="h")
+    exercises.require_done("01.1", done)
+
+
+def test_solution_file_is_the_cell_without_markers():
+    ex = workshop.exercises(good_lesson(), "07_a_lesson.ipynb")[0]
+    text = workshop.solution_source(FUNCTION_CELL, ex)
+    assert text.startswith("# Exercise 07.1 · Write it — a solution\n")
+    assert "SOLUTION" not in text and "    calls.append(batch_id)\n    return rows" in text
+
+
+# ---- refusals: notebook and cell named, nothing written ------------------------------------
+
+@pytest.mark.parametrize("cells, message", [
+    ([nbformat.v4.new_markdown_cell(exercise_md()), exercise_cell("### BEGIN SOLUTION\nx = 1\n")],
+     r"07_a_lesson.ipynb, cell 3 \(id x03\): ### BEGIN SOLUTION on line 1 is never closed"),
+    ([nbformat.v4.new_markdown_cell(exercise_md()), exercise_cell("x = 1\n### END SOLUTION\n")],
+     r"cell 3 \(id x03\): ### END SOLUTION on line 2 without"),
+    ([nbformat.v4.new_markdown_cell(exercise_md()),
+      exercise_cell("### BEGIN SOLUTION\n### BEGIN SOLUTION\nx=1\n### END SOLUTION\n### END SOLUTION\n")],
+     r"cell 3 \(id x03\): nested"),
+    ([nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nin prose\n### END SOLUTION")],
+     r"cell 2 \(id x02\): solution markers in a markdown cell"),
+    ([nbformat.v4.new_markdown_cell(exercise_md(hint="")), exercise_cell()],
+     r"cell 2 \(id x02\): exercise 07.1 has no hint"),
+    ([nbformat.v4.new_markdown_cell("just prose"), exercise_cell()],
+     r"cell 3 \(id x03\): exercise 07.1 is not preceded by a markdown cell headed"),
+    ([nbformat.v4.new_markdown_cell(exercise_md()), nbformat.v4.new_code_cell(FUNCTION_CELL)],
+     r"cell 3 \(id x03\): a solution without exercise metadata"),
+    ([nbformat.v4.new_markdown_cell(exercise_md("07.2")), exercise_cell(ex_id="07.2")],
+     r"exercise id '07.2', expected '07.1'"),
+    ([nbformat.v4.new_markdown_cell(exercise_md()), exercise_cell(difficulty="tricky")],
+     r"difficulty 'tricky'"),
+    ([nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]})],
+     r"cell 2 \(id x02\): a cell tagged 'solution'"),
+])
+def test_bad_markers_are_refused_and_nothing_is_written(tmp_path, cells, message):
+    src = write(tmp_path, lesson(*cells))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("untouched")
+    with pytest.raises(BadExercise, match=message):
+        workshop.build(dest, src=src)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest", "src"], "no temp folder left behind"
+    assert [p.name for p in dest.iterdir()] == ["keep.txt"]
+
+
+# ---- the build ---------------------------------------------------------------------------
+
+def test_build_writes_copies_and_solutions_byte_identical_twice(tmp_path):
+    src = write(tmp_path, good_lesson())
+    (src / "README.md").write_text("# syllabus\n")
+    first, second = tmp_path / "a", tmp_path / "b"
+    workshop.build(first, src=src)
+    workshop.build(second, src=src)
+    files = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
+    assert files == ["07_a_lesson.ipynb", "README.md", "solutions/07.1.py", "solutions/07.2.py"]
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    student = nbformat.read(first / "07_a_lesson.ipynb", as_version=4)
+    nbformat.validate(student)
+    assert student.cells[3].metadata["exercise"]["id"] == "07.1" and student.cells[3].id == "x03"
+    assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+
+
+def test_rebuild_drops_solutions_of_removed_exercises(tmp_path):
+    src = write(tmp_path, good_lesson())
+    dest = tmp_path / "dest"
+    workshop.build(dest, src=src)
+    nbformat.write(lesson(nbformat.v4.new_markdown_cell(exercise_md()), exercise_cell()), src / "07_a_lesson.ipynb")
+    workshop.build(dest, src=src)
+    assert sorted(p.name for p in (dest / "solutions").iterdir()) == ["07.1.py"]
+
+
+def test_every_lesson_builds_and_each_exercise_is_checked_where_it_is():
+    """The real notebooks: conventions hold, and every student exercise cell stops itself."""
+    files = workshop.render(syllabus.NOTEBOOKS)
+    for path in sorted(syllabus.NOTEBOOKS.glob(workshop.LESSON_GLOB)):
+        original = nbformat.read(path, as_version=4)
+        student = nbformat.reads(files[path.name], as_version=4)
+        for ex in workshop.exercises(original, path.name):
+            cell = student.cells[ex.cell].source
+            assert "SOLUTION" not in cell and f'todo("{ex.id}"' in cell
+            assert f"solutions/{ex.id}.py" in files
+
+
+# ---- the syllabus --------------------------------------------------------------------------
+
+def test_committed_syllabus_is_what_the_generator_writes():
+    assert (syllabus.NOTEBOOKS / "README.md").read_text() == syllabus.render(), \
+        "notebooks/README.md is out of date: run ./lab workshop syllabus"
+
+
+def test_syllabus_reads_header_and_exercise_metadata(tmp_path):
+    src = write(tmp_path, good_lesson())
+    text = syllabus.render(src)
+    assert ("| [07 · A lesson](07_a_lesson.ipynb) | 9 min | 2 min | 07.1 (easy, 5 min), 07.2 (easy, 5 min) "
+            "| lesson 06 |") in text
+    assert "| 07.2 · Write it | [07](07_a_lesson.ipynb) | easy | 5 |" in text
+
+
+def test_syllabus_refuses_a_lesson_without_its_time(tmp_path):
+    src = write(tmp_path, lesson(header="# 07 · A lesson\n\nNo time given."))
+    with pytest.raises(BadExercise, match=r"07_a_lesson.ipynb, cell 0: the header lacks its \*\*Time:\*\* line"):
+        syllabus.render(src)
