@@ -37,6 +37,12 @@ def encode(event: dict) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
+def key_of(event: dict) -> bytes | None:
+    """The record key: the event's source_id, so one sensor's events stay in one partition, in order."""
+    key = event.get("source_id")
+    return None if key is None else str(key).encode()
+
+
 def make_producer(cfg: LabConfig | None = None, **overrides):
     from kafka import KafkaProducer
 
@@ -59,8 +65,7 @@ def publish(events: Iterable[dict], topic: str, blocking: bool = False, producer
     sent = 0
     try:
         for ev in events:
-            key = ev.get("source_id")
-            fut = producer.send(topic, key=None if key is None else str(key).encode(), value=encode(ev))
+            fut = producer.send(topic, key=key_of(ev), value=encode(ev))
             if blocking:
                 md = fut.get(timeout=timeout)  # one round trip per event: the slow way
                 partitions[md.partition] = partitions.get(md.partition, 0) + 1

@@ -51,6 +51,14 @@ def _stream_inputs(cfg: LabConfig, minutes: int = 5) -> None:
     producers.publish(events.events_between(end - timedelta(minutes=minutes), end), topics.EVENTS_TOPIC, cfg=cfg)
 
 
+def _producer_tools(cfg: LabConfig) -> None:
+    """Lesson 6's top rung runs Kafka's own ProducerPerformance from the lab's jars: say
+    so now, with the remedy, rather than after the lesson's other measurements."""
+    from labsupport.ingest import producer_ladder
+
+    producer_ladder.tools_classpath(cfg)
+
+
 #: which lessons need each step. Lesson 3 on consume the topic, not the DAG: they get the
 #: events published directly and no Airflow (two minutes of start-up and a core's worth of
 #: CPU on a small machine). A later lesson that needs the DAG again widens its range.
@@ -58,6 +66,7 @@ STEPS: list[tuple[range, str, Callable[[LabConfig], None]]] = [
     (range(1, 100), "core services up (Kafka, Cassandra, Prometheus)", _core),
     (range(2, 3), "events API up, `events` topic created (Airflow starts with the lesson's settings)", _ingestion),
     (range(3, 100), "Cassandra schema applied, recent events in the topic", _stream_inputs),
+    (range(6, 7), "Kafka's producer tools resolved (ProducerPerformance, `lab setup`)", _producer_tools),
 ]
 
 

@@ -161,7 +161,7 @@ def resolve_jars(cfg: LabConfig, progress: Progress) -> None:
     mvn = shutil.which("mvn")
     if not mvn:
         raise MissingTool("Maven (mvn) is not installed", "run `apt-get install maven` or `lab setup` as root")
-    progress("jars: resolving Kafka, Cassandra, Spark's Kafka source and the JMX exporter with Maven "
+    progress("jars: resolving Kafka (and its tools), Cassandra, Spark's Kafka source and the JMX exporter with Maven "
              "(first run downloads ~150 MB into ~/.m2)")
     for c in JAR_COMPONENTS:  # a version bump must not leave two versions on a classpath
         shutil.rmtree(cfg.paths.jars(c), ignore_errors=True)

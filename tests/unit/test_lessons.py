@@ -34,3 +34,8 @@ def test_lesson_3_gets_its_events_but_no_airflow(monkeypatch):
     calls = _recorded(monkeypatch, 3)
     assert len(calls) == 2 and "Kafka" in calls[0] and "schema" in calls[1]
     assert not any("Airflow" in c for c in calls)
+
+
+def test_lesson_6_checks_for_kafkas_producer_tools_but_not_lesson_5_or_7(monkeypatch):
+    assert any("producer tools" in c for c in _recorded(monkeypatch, 6))
+    assert not any("producer tools" in c for c in _recorded(monkeypatch, 5) + _recorded(monkeypatch, 7))
