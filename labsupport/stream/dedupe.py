@@ -60,9 +60,26 @@ def first_copies(rows: Iterable[tuple]) -> list[tuple]:
     return list(best.values())
 
 
-def not_counted_before(rows: list[tuple], stored: dict[Key, tuple[int, int]]) -> list[tuple]:
-    """The rows to write and count: their key is not stored, or stored from this same record."""
-    return [r for r in rows if stored.get(key_of(r), position_of(r)) == position_of(r)]
+def positions_by_id(rows: Iterable[tuple]) -> dict[str, set[tuple[int, int]]]:
+    """{event id: Kafka positions of its copies} among ``rows`` (one micro-batch)."""
+    out: dict[str, set] = {}
+    for r in rows:
+        out.setdefault(r[EVENT_ID], set()).add(position_of(r))
+    return out
+
+
+def not_counted_before(rows: list[tuple], stored: dict[Key, tuple[int, int]],
+                       ours: dict[str, set[tuple[int, int]]] | None = None) -> list[tuple]:
+    """The rows to write and count: their key is not stored, or stored from this same
+    record — or from another copy in ``ours`` (this batch's own copies: a part of the
+    batch written before, as poison splitting does, is still this batch)."""
+    ours = ours or {}
+    keep = []
+    for r in rows:
+        pos = stored.get(key_of(r))
+        if pos is None or pos == position_of(r) or pos in ours.get(r[EVENT_ID], ()):
+            keep.append(r)
+    return keep
 
 
 def spans(rows: Iterable[tuple], gap_ms: int = SPAN_GAP_MS) -> list[tuple[str, int, int, int]]:

@@ -145,7 +145,7 @@ class CassandraSink:
         started = time.monotonic()
         good = pdf[pdf["reason"].isna()]
         bad = pdf[pdf["reason"].notna()]
-        events = dedupe.first_copies(_event_rows(good))
+        events = _event_rows(good)  # every copy: write_events keeps one per id
         quarantine = _quarantine_rows(bad)
         reasons = bad["reason"].value_counts().to_dict() if len(bad) else {}
         self.metrics.before_write(len(events))
@@ -181,10 +181,8 @@ class CassandraSink:
         cp = self.checkpoint_id()
         if session.execute(st["is_committed"], (cp, batch_id)).one() is not None:
             log.info("batch %s of checkpoint %s was committed before: not counted again", batch_id, cp)
-            return False, events
-        events = dedupe.not_counted_before(events, dedupe.stored_positions(session, st["stored"], events,
-                                                                           s.concurrency))
-        self.write_events(events)
+            return False, dedupe.first_copies(events)
+        events = self.write_events(events)
         now_ms = int(time.time() * 1000)
         if quarantine:
             execute_concurrent_with_args(session, st["quarantine"], quarantine, concurrency=s.concurrency,
@@ -204,13 +202,19 @@ class CassandraSink:
     #: pandas rows of good events -> the event tuples ``write_events`` takes
     event_rows = staticmethod(lambda good: _event_rows(good))
 
-    def write_events(self, events: list[tuple]) -> None:
-        """The event tables' part of a batch: idempotent upserts, nothing counted. Poison
-        splitting (``labsupport.stream.poison``) calls it on parts of a failing batch."""
+    def write_events(self, events: list[tuple]) -> list[tuple]:
+        """The event tables' part of a batch: idempotent upserts, nothing counted; returns
+        the rows written. One copy per event id, and none over a key stored from a Kafka
+        record outside ``events`` (``labsupport.stream.dedupe``), so poison splitting,
+        which calls it on parts of a failing batch, never moves a stored row either."""
         from cassandra.concurrent import execute_concurrent
         from cassandra.query import BatchStatement, BatchType
 
         session, st, s = self.session(), self._stmts, self.settings
+        ours = dedupe.positions_by_id(events)
+        events = dedupe.first_copies(events)
+        events = dedupe.not_counted_before(events, dedupe.stored_positions(session, st["stored"], events,
+                                                                           s.concurrency), ours)
         now_ms = int(time.time() * 1000)
         statements = []
         # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
@@ -227,6 +231,7 @@ class CassandraSink:
                 statements.append((batch, ()))
         if statements:
             execute_concurrent(session, statements, concurrency=s.concurrency, raise_on_first_error=True)
+        return events
 
 
 def _event_rows(good) -> list[tuple]:

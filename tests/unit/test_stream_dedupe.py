@@ -42,3 +42,14 @@ def test_the_read_is_cut_where_event_times_are_far_apart_so_one_late_event_reads
     assert sorted(spans(rows, gap_ms=5_000)) == [("2026-11-25T07", 0, 1_000, 3_000),
                                                  ("2026-11-25T07", 0, 900_000, 900_000),
                                                  ("2026-11-25T07", 1, 2_000, 2_000)]
+
+
+def test_a_key_stored_from_another_copy_in_the_same_batch_is_this_batchs_and_counts_once():
+    """Poison splitting writes parts of a batch before the whole: the stored copy may be
+    the batch's later one; the batch still counts the id, once."""
+    from labsupport.stream.dedupe import positions_by_id
+
+    low, high = row("a", 0, 10), row("a", 0, 50)
+    kept = first_copies([low, high])
+    assert not_counted_before(kept, {key_of(high): (0, 50)}, positions_by_id([low, high])) == [low]
+    assert not_counted_before(kept, {key_of(high): (0, 7)}, positions_by_id([low, high])) == []
