@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Iterable
 
 from labsupport.observe import dashboards, prom
 from labsupport.config import LabConfig
@@ -49,17 +50,33 @@ class Finding:
         return f"[empty] {self.panel}: {self.expr}\n        {why}"
 
 
-def lint(cfg: LabConfig | None = None) -> list[Finding]:
-    """Every dashboard query that returns no series, with what is wrong in it."""
+def check(expr: str, known: set[str] | None = None, title: str = "query", cfg: LabConfig | None = None) -> Finding | None:
+    """One query: None when it returns series, else what is wrong with it (the metrics it
+    names that Prometheus does not have, with the closest real names)."""
+    if prom.query(expr, cfg):
+        return None
+    known = set(prom.metric_names(cfg)) if known is None else known
+    missing = sorted(n for n in metric_names_in(expr) if n not in known)
+    return Finding(title, expr, missing, {m: difflib.get_close_matches(m, known, n=3, cutoff=0.6) for m in missing})
+
+
+def shipped_panels() -> list[dashboards.Panel]:
+    """Every query the lab shows: the dashboard's panels and the pipeline view's."""
+    from labsupport.observe import pipeline_stats
+
+    return dashboards.panels() + pipeline_stats.panels()
+
+
+def lint(cfg: LabConfig | None = None, panels: Iterable[dashboards.Panel] | None = None) -> list[Finding]:
+    """Every query of ``panels`` (default: every query the lab shows) that returns no
+    series, with what is wrong in it."""
     known = set(prom.metric_names(cfg))
     findings = []
-    for panel in dashboards.panels():
+    for panel in shipped_panels() if panels is None else panels:
         for target in panel.targets:
-            if prom.query(target.expr, cfg):
-                continue
-            missing = sorted(n for n in metric_names_in(target.expr) if n not in known)
-            findings.append(Finding(panel.title, target.expr, missing,
-                                    {m: difflib.get_close_matches(m, known, n=3, cutoff=0.6) for m in missing}))
+            finding = check(target.expr, known, panel.title, cfg)
+            if finding:
+                findings.append(finding)
     return findings
 
 

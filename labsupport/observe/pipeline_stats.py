@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from labsupport.config import LabConfig, get_config
-from labsupport.observe import prom
+from labsupport.observe import dashboards, prom
 from labsupport.schema import DEFAULT_KEYSPACE
 
 RATE = 'sum(rate(rows_written_total{job="stream"}[1m]))'
@@ -80,20 +80,33 @@ def landed_or_none(session=None, keyspace: str = DEFAULT_KEYSPACE, cfg: LabConfi
             cluster.shutdown()
 
 
+def queries(window: str = "15m") -> dict[str, str]:
+    """Every PromQL query the pipeline view shows, by the field it fills (`lab
+    lint-metrics` checks these like the dashboard's)."""
+    return {
+        "events_per_s_now": RATE,
+        "events_per_s_avg": f"avg_over_time(({RATE})[{window}:5s])",
+        "events_per_s_peak": f"max_over_time(({RATE})[{window}:5s])",
+        "under_replicated": 'sum(kafka_server_replicamanager_underreplicatedpartitions{job="kafka"})',
+        "under_min_isr": 'sum(kafka_server_replicamanager_underminisrpartitioncount{job="kafka"})',
+        "kafka_up": 'min(up{job="kafka"})',
+        "cassandra_up": 'min(up{job="cassandra"})',
+        "stream_up": 'min(up{job="stream"})',
+        "stream_lag_s": 'max(event_time_lag_seconds{job="stream"})',
+        "quarantined": 'sum(quarantined_total{job="stream"})',
+    }
+
+
+def panels() -> list[dashboards.Panel]:
+    """The view's queries as panels, so the linter reads them like the dashboard's."""
+    return [dashboards.Panel("pipeline-view", i, f"Pipeline view: {name}", "", "", (dashboards.Target(expr, name),))
+            for i, (name, expr) in enumerate(queries().items())]
+
+
 def collect(window: str = "15m", cfg: LabConfig | None = None, session=None,
             keyspace: str = DEFAULT_KEYSPACE) -> PipelineStats:
     """``session``: a Cassandra session to reuse (the view keeps one); otherwise one per call."""
-    q = lambda expr: prom.scalar(expr, cfg)  # noqa: E731
-    return PipelineStats(
-        events_landed=landed_or_none(session, keyspace, cfg),
-        events_per_s_now=q(RATE),
-        events_per_s_avg=q(f"avg_over_time(({RATE})[{window}:5s])"),
-        events_per_s_peak=q(f"max_over_time(({RATE})[{window}:5s])"),
-        under_replicated=q('sum(kafka_server_replicamanager_underreplicatedpartitions{job="kafka"})'),
-        under_min_isr=q('sum(kafka_server_replicamanager_underminisrpartitioncount{job="kafka"})'),
-        kafka_up=q('min(up{job="kafka"})') == 1,
-        cassandra_up=q('min(up{job="cassandra"})') == 1,
-        stream_up=q('min(up{job="stream"})') == 1,
-        stream_lag_s=q('max(event_time_lag_seconds{job="stream"})'),
-        quarantined=q('sum(quarantined_total{job="stream"})'),
-    )
+    values = {name: prom.scalar(expr, cfg) for name, expr in queries(window).items()}
+    for up in ("kafka_up", "cassandra_up", "stream_up"):
+        values[up] = values[up] == 1
+    return PipelineStats(events_landed=landed_or_none(session, keyspace, cfg), **values)

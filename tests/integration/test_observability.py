@@ -9,7 +9,7 @@ from labsupport.observe import lint, pipeline_stats
 from labsupport.config import REPO_ROOT
 
 
-def test_every_dashboard_query_returns_data(pipeline_flowing):
+def test_every_dashboard_and_pipeline_view_query_returns_data(pipeline_flowing):
     # rate() needs two scrapes of a new series: poll until the linter finds nothing
     deadline = time.monotonic() + 90
     findings = lint.lint()
@@ -19,17 +19,15 @@ def test_every_dashboard_query_returns_data(pipeline_flowing):
     assert findings == [], "\n".join(f.line() for f in findings)
 
 
-def test_linter_catches_a_wrong_metric_name(pipeline_flowing, monkeypatch):
+def test_linter_catches_a_wrong_metric_name(pipeline_flowing):
     """Failure mode 4 in miniature: the `_total` a GAUGE never gets."""
     from labsupport.observe import dashboards
 
-    real = dashboards.panels()
-    broken = [p for p in real if p.title == "Under-replicated partitions"][0]
+    broken = dashboards.find("Under-replicated partitions")
     wrong = dashboards.Target(broken.targets[0].expr.replace("underreplicatedpartitions",
                                                              "underreplicatedpartitions_total"), "")
-    monkeypatch.setattr(dashboards, "panels", lambda: [dashboards.Panel(
-        broken.dashboard_uid, broken.id, broken.title, broken.unit, broken.description, (wrong,))])
-    [finding] = lint.lint()
+    [finding] = lint.lint(panels=[dashboards.Panel(broken.dashboard_uid, broken.id, broken.title, broken.unit,
+                                                   broken.description, (wrong,))])
     assert finding.missing_metrics == ["kafka_server_replicamanager_underreplicatedpartitions_total"]
     assert "kafka_server_replicamanager_underreplicatedpartitions" in \
         finding.suggestions["kafka_server_replicamanager_underreplicatedpartitions_total"]

@@ -54,3 +54,12 @@ def test_linter_extracts_metric_names(expr, names):
 def test_legend_format_uses_labels():
     assert panels.legend("{{reason}}", {"reason": "too_large"}) == "too_large"
     assert panels.legend("", {"__name__": "x", "job": "kafka"}) == "job=kafka"
+
+
+def test_the_linter_sees_the_pipeline_views_queries_too():
+    """Every PromQL query the lab shows is where `lab lint-metrics` checks it."""
+    from labsupport.observe import lint, pipeline_stats
+
+    shipped = [t.expr for p in lint.shipped_panels() for t in p.targets]
+    assert set(pipeline_stats.queries().values()) <= set(shipped)
+    assert all(lint.metric_names_in(expr) for expr in pipeline_stats.queries().values())
