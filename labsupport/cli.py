@@ -1,18 +1,24 @@
 """The `lab` command: thin verbs over labsupport's library functions.
 
-Errors the learner can act on (LabError) print one line naming cause and remedy and
-exit 1; no traceback.
+Every failure prints one line naming cause and remedy and exits non-zero; no traceback.
+That happens in one place, ``LabGroup.main``: LabError as it is, bad arguments as usage
+errors, and a stopped service's exceptions (connection refused, Cassandra's
+NoHostAvailable, Kafka's NoBrokersAvailable, httpx errors) translated by ``explain``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
-from typing import List, Optional
+import traceback
+from typing import List, Literal, Optional
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from labsupport import __version__, stack
 from labsupport.config import REPO_ROOT, get_config
@@ -22,8 +28,128 @@ from labsupport.errors import LabError, ServiceFailed
 #: "get notified?" pop-up over the lesson (stack/jupyterlab/overrides.json)
 JUPYTERLAB_QUIET = ["--LabApp.news_url=None", f"--LabApp.app_settings_dir={REPO_ROOT / 'stack' / 'jupyterlab'}"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+
+def _loaded_class(module: str, name: str) -> type | None:
+    """A library's exception class if that library is imported (else nothing can have
+    raised it): the translation never imports Cassandra's or Kafka's driver itself."""
+    cls = getattr(sys.modules.get(module), name, None)
+    return cls if isinstance(cls, type) else None
+
+
+def _raised(exc: BaseException, module: str, name: str) -> bool:
+    cls = _loaded_class(module, name)
+    return cls is not None and isinstance(exc, cls)
+
+
+def _service_at(url: str) -> str | None:
+    """The service (its `lab up` name) whose endpoint the URL is on."""
+    for key, endpoint in get_config().endpoints().items():
+        if endpoint and url.startswith(endpoint.rstrip("/")):
+            return key.replace("_", "-")
+    return None
+
+
+def _start_remedy(service: str, env: str) -> str:
+    return f"start it with `./lab up {service}` (see `./lab status`), or point {env} at a running one"
+
+
+def explain(exc: BaseException) -> LabError | None:
+    """The one-line LabError for an exception a learner can act on, None for a bug."""
+    if isinstance(exc, LabError):
+        return exc
+    endpoints = get_config().endpoints()
+    if _raised(exc, "cassandra.cluster", "NoHostAvailable"):
+        first = next(iter(getattr(exc, "errors", {}).values()), exc)
+        return LabError(f"Cassandra at {endpoints['cassandra']} is unreachable ({type(first).__name__})",
+                        _start_remedy("cassandra", "LAB_CASSANDRA_HOSTS/LAB_CASSANDRA_PORT"))
+    # kafka-python 3 has no NoBrokersAvailable: an unreachable bootstrap is a KafkaTimeoutError
+    # ("Unable to bootstrap from …") or a KafkaConnectionError
+    if _raised(exc, "kafka.errors", "KafkaTimeoutError") or _raised(exc, "kafka.errors", "KafkaConnectionError"):
+        return LabError(f"Kafka at {endpoints['kafka']} is unreachable ({type(exc).__name__})",
+                        _start_remedy("kafka", "LAB_KAFKA_BOOTSTRAP/LAB_KAFKA_PORT"))
+    if _raised(exc, "kafka.errors", "KafkaError"):
+        return LabError(f"Kafka at {endpoints['kafka']} failed: {type(exc).__name__}: {exc}",
+                        "check `./lab status` and `./lab logs kafka`")
+    if _raised(exc, "httpx", "HTTPError"):
+        try:
+            url = str(exc.request.url)
+        except RuntimeError:  # an error raised before any request was made
+            url = "?"
+        name = _service_at(url)
+        if _raised(exc, "httpx", "HTTPStatusError"):
+            return LabError(f"{name or 'a service'} at {url} answered {exc.response.status_code}",
+                            f"read its log: `./lab logs {name}`" if name else "check `./lab status`")
+        return LabError(f"{name or 'a service'} at {url} is unreachable ({type(exc).__name__})",
+                        f"start it with `./lab up {name}` (see `./lab status`)" if name else "check `./lab status`")
+    if _raised(exc, "papermill.exceptions", "PapermillExecutionError"):
+        return LabError(f"a lesson cell failed: {exc.ename}: {exc.evalue}",
+                        "open the executed copy the line above names to see the cell")
+    if isinstance(exc, ConnectionError):  # refused, reset, aborted: a service that is not there
+        return LabError(f"connection failed: {exc}", "check which service is down with `./lab status`")
+    if isinstance(exc, OSError) and exc.filename:
+        return LabError(f"{exc.strerror or exc}: {exc.filename}",
+                        "check that the path exists and that you may write there")
+    return None
+
+
+class LabGroup(TyperGroup):
+    """The `lab` group, whose ``main`` is the one place failures become one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            rv = self._fail(LabError("aborted"), 1)
+        except TyperException as exc:  # typer's (vendored) click errors: usage errors exit 2
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `lab` alone: the help, as before
+                typer.echo(ctx.get_help())
+                rv = exc.exit_code
+            else:  # a missing value, a typo, a wrong choice, a number out of range
+                rv = self._fail(LabError(exc.format_message(), f"see `{ctx.command_path if ctx else 'lab'} --help`"),
+                                exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - the one place that decides how failures look
+            if os.environ.get("LAB_DEBUG"):
+                raise
+            try:
+                err = explain(exc) or self._bug(exc)
+            except Exception:  # noqa: BLE001 - e.g. the config itself is what is broken
+                err = self._bug(exc)
+            rv = self._fail(err, 1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    @staticmethod
+    def _fail(err: LabError, code: int) -> int:
+        if isinstance(err, ServiceFailed) and err.log_tail:
+            typer.echo(f"--- last lines of its log ---\n{err.log_tail}\n---", err=True)
+        typer.echo(f"lab: {err}", err=True)
+        return code
+
+    @staticmethod
+    def _bug(exc: Exception) -> LabError:
+        """Not something the learner did: the traceback goes to a log, not over the screen."""
+        text = "".join(traceback.format_exception(exc))
+        try:
+            log = get_config().paths.log("lab-cli")
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as out:
+                out.write(text + "\n")
+            where = f"the traceback is in {log}"
+        except Exception:  # noqa: BLE001 - no home to write to (or no config): say how to see it
+            where = "run it again with LAB_DEBUG=1 for the traceback"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return LabError(f"unexpected {type(exc).__name__}: {first}", f"a bug in the lab; {where}")
+
+
+app = typer.Typer(cls=LabGroup, add_completion=False, no_args_is_help=True,
                   help="streamlab: a real Kafka → Spark → Cassandra pipeline to learn on.")
+
+#: where the services run; a typo is a usage error, never a silent fall-back to "local"
+Backend = Literal["local", "compose"]
+BACKEND = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")
 
 
 def _version(value: bool) -> None:
@@ -48,7 +174,7 @@ def setup() -> None:
 
 @app.command()
 def up(services: Optional[List[str]] = typer.Argument(None, help="Services to start (default: all)."),
-       backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker)."),
+       backend: Backend = BACKEND,
        wait: bool = typer.Option(True, "--wait/--no-wait",
                                  help="compose: poll each container's readiness (local services are always waited for).")) -> None:
     """Start services and wait until each is really ready."""
@@ -63,7 +189,7 @@ def up(services: Optional[List[str]] = typer.Argument(None, help="Services to st
 @app.command()
 def down(services: Optional[List[str]] = typer.Argument(None),
          purge: bool = typer.Option(False, "--purge", help="Also delete their data (irreversible)."),
-         backend: str = typer.Option("local", "--backend", help="local (processes) or compose (Docker).")) -> None:
+         backend: Backend = BACKEND) -> None:
     """Stop services (their whole process groups); data is kept unless --purge."""
     if backend == "compose":
         from labsupport.stack import compose
@@ -209,11 +335,25 @@ def test(ctx: typer.Context) -> None:
     raise typer.Exit(rc)
 
 
+def _rates(text: str) -> list[float]:
+    """``--rates 1000,5000``: positive, finite events/s (the option's callback, so a bad
+    list is a usage error before anything starts)."""
+    try:
+        rates = [float(r) for r in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of events/s, e.g. 1000,5000") from None
+    if not all(math.isfinite(r) and r > 0 for r in rates):
+        raise typer.BadParameter(f"{text!r}: every rate must be a positive number of events/s")
+    return rates
+
+
 @app.command()
-def bench(what: str = typer.Argument("up", help="Benchmark to run: up (stack start-up) or stream (rate ladder)."),
-          runs: int = typer.Option(3, "--runs", "-n", help="up: how many cold/warm starts"),
-          rates: str = typer.Option("1000,2500,5000,10000,20000", help="stream: input rates, events/s"),
-          seconds: float = typer.Option(30.0, help="stream: how long each rate runs"),
+def bench(what: Literal["up", "stream"] = typer.Argument("up", help="Benchmark to run: up (stack start-up) or "
+                                                                   "stream (rate ladder)."),
+          runs: int = typer.Option(3, "--runs", "-n", min=1, help="up: how many cold/warm starts"),
+          # typed str (what is typed), handed over as list[float] by the callback
+          rates: str = typer.Option("1000,2500,5000,10000,20000", callback=_rates, help="stream: input rates, events/s"),
+          seconds: float = typer.Option(30.0, min=1.0, help="stream: how long each rate runs"),
           trigger: str = typer.Option("", help="stream: trigger interval (default: the stream's setting)"),
           keep_going: bool = typer.Option(False, help="stream: run every rate even after one is not sustained"),
           ) -> None:
@@ -225,13 +365,11 @@ def bench(what: str = typer.Argument("up", help="Benchmark to run: up (stack sta
     elif what == "stream":
         from labsupport.bench import stream as stream_bench
 
-        result = stream_bench.bench_stream([float(r) for r in rates.split(",")], seconds, trigger or None,
+        result = stream_bench.bench_stream(rates, seconds, trigger or None,
                                            stop_when_behind=not keep_going)
         typer.echo(json.dumps(result, indent=2))
         typer.echo(stream_bench.table(result))
         typer.echo(stream_bench.cpu_table(result))
-    else:
-        raise LabError(f"no benchmark named {what!r}", "choose one of: up, stream")
 
 
 @app.command("lint-metrics")
@@ -260,7 +398,12 @@ def notebooks(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized ru
 
     from labsupport.lessons import notebook_runner
 
-    for path in notebook_runner.lessons():
+    lessons = notebook_runner.lessons()
+    unknown = [o for o in only or [] if not any(p.name.startswith(o) for p in lessons)]
+    if unknown:
+        raise LabError(f"no lesson starts with {', '.join(map(repr, unknown))}",
+                       f"choose among {', '.join(p.name[:2] for p in lessons)}")
+    for path in lessons:
         if only and not any(path.name.startswith(o) for o in only):
             continue
         typer.echo(f"{path.name}: running ({'fast' if fast else 'full'} mode)")
@@ -321,15 +464,4 @@ def lock() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except ServiceFailed as exc:
-        if exc.log_tail:
-            typer.echo(f"--- last lines of its log ---\n{exc.log_tail}\n---", err=True)
-        typer.echo(f"lab: {exc}", err=True)
-        sys.exit(1)
-    except LabError as exc:
-        typer.echo(f"lab: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    app()  # LabGroup.main prints any failure as one line and exits non-zero

@@ -1,7 +1,11 @@
 """The `lab` command's contract, without services: JSON shape and one-line errors."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -36,9 +40,9 @@ def test_status_json_has_every_service_with_required_keys(home):
 
 
 def test_unknown_service_names_the_valid_ones(home):
-    with pytest.raises(Exception) as err:
-        runner.invoke(app, ["kill", "kafak"], catch_exceptions=False)
-    assert "no service named 'kafak'" in str(err.value) and "kafka" in str(err.value)
+    result = runner.invoke(app, ["kill", "kafak"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "no service named 'kafak'" in result.stderr and "kafka" in result.stderr
 
 
 def test_busy_port_is_reported_with_remedy_and_nothing_starts(home, monkeypatch):
@@ -91,3 +95,110 @@ def test_missing_java_names_the_remedy():
 
     with pytest.raises(MissingTool, match="LAB_JAVA_HOME=/nonexistent is not a JDK 17.*apt-get install"):
         find_java_home("/nonexistent")
+
+
+# --- every verb fails with one line: cause — remedy, never a traceback -------------------
+
+
+def one_line(text: str) -> str:
+    """The single line a failure prints: ``lab: cause — remedy``."""
+    assert "Traceback" not in text, text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert lines[0].startswith("lab: ") and " — " in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, cause, remedy", [
+    (["bench", "stream", "--rates", "1,x"], "'1,x' is not a comma-separated list of events/s", "lab bench --help"),
+    (["bench", "stream", "--rates", "1000,-5"], "every rate must be a positive number", "lab bench --help"),
+    (["bench", "stream", "--seconds", "0"], "Invalid value for '--seconds'", "lab bench --help"),
+    (["bench", "strem"], "'strem' is not one of 'up', 'stream'", "lab bench --help"),
+    (["up", "--backend", "dockr"], "'dockr' is not one of 'local', 'compose'", "lab up --help"),
+    (["down", "--backend", "dockr"], "'dockr' is not one of 'local', 'compose'", "lab down --help"),
+    (["logs", "nosuchservice"], "no service named 'nosuchservice'", "choose one of: kafka"),
+    (["audit", "--since", "garbage", "--until", "2026-11-25T08:00"], "not an ISO time", "--since 2026-11-25T07:00"),
+    (["audit"], "Missing option '--since'", "lab audit --help"),
+    (["notebooks", "99"], "no lesson starts with '99'", "choose among 00, 01"),
+    (["nosuchverb"], "No such command 'nosuchverb'", "lab --help"),
+])
+def test_bad_arguments_give_one_line_and_a_nonzero_exit(home, args, cause, remedy):
+    result = runner.invoke(app, args, prog_name="lab")
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    line = one_line(result.stderr)
+    assert cause in line and remedy in line, line
+    assert result.stdout == ""
+
+
+def test_workshop_build_into_an_unwritable_place_names_the_path(home, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(app, ["workshop", "build", str(blocker / "out")])
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    assert str(blocker) in line and "may write there" in line
+
+
+def test_a_bug_is_one_line_and_its_traceback_goes_to_the_log(home, monkeypatch):
+    from labsupport import stack
+
+    def broken(service, lines):
+        return {}["no such key"]
+
+    monkeypatch.setattr(stack, "logs", broken)
+    result = runner.invoke(app, ["logs", "kafka"])
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    log = home / "logs" / "lab-cli.log"
+    assert "unexpected KeyError" in line and str(log) in line
+    assert "Traceback" in log.read_text() and "broken" in log.read_text()
+
+
+def test_library_errors_of_a_stopped_service_are_explained(monkeypatch):
+    """Real exceptions of the real libraries, as a stopped service raises them."""
+    import httpx
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    from labsupport.cli import explain
+
+    port = _closed_port()
+    monkeypatch.setenv("LAB_EVENTS_API_PORT", str(port))
+    with pytest.raises(httpx.ConnectError) as refused:
+        httpx.get(f"http://127.0.0.1:{port}/health")
+    err = explain(refused.value)
+    assert f"events-api at http://127.0.0.1:{port}/health is unreachable" in str(err)
+    assert "./lab up events-api" in err.remedy
+    for exc in (KafkaConnectionError(), KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:9092")):
+        assert "Kafka at" in str(explain(exc)) and "./lab up kafka" in explain(exc).remedy
+    assert "check which service is down" in str(explain(ConnectionRefusedError(111, "Connection refused")))
+    assert explain(ZeroDivisionError()) is None
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_real_lab_command_explains_stopped_services_in_one_line(tmp_path):
+    """The console script as a learner runs it, against ports where nothing listens (the
+    shared services keep running): Cassandra for `audit`, Prometheus for `lint-metrics`."""
+    lab = Path(sys.executable).parent / "lab"
+    port = _closed_port()
+    cases = {
+        "audit": (["audit", "--since", "2026-11-25T07:00", "--until", "2026-11-25T07:01", "--keyspace", "nosuch_ks"],
+                  {"LAB_CASSANDRA_PORT": str(port)}, f"Cassandra at 127.0.0.1:{port} is unreachable",
+                  "./lab up cassandra"),
+        "lint-metrics": (["lint-metrics"], {"LAB_PROMETHEUS_PORT": str(port)},
+                         f"Prometheus at http://127.0.0.1:{port} unreachable", "./lab up prometheus"),
+    }
+    procs = {name: subprocess.Popen([str(lab), *args], env={**os.environ, **env, "LAB_HOME": str(tmp_path)},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, (args, env, _, _) in cases.items()}  # side by side: each waits on its driver
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        _, _, cause, remedy = cases[name]
+        assert proc.returncode != 0, (name, out, err)
+        assert "Traceback" not in out + err, (name, out, err)
+        line = one_line(err)
+        assert cause in line and remedy in line, (name, line)
