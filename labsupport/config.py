@@ -27,7 +27,13 @@ class LabConfig:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_exporter_port: int = 7071
-    kafka_heap: str = "512m"
+    kafka_heap: str = "512m"  # per broker
+    # 1 = one process that is both broker and controller (the default: 2-core machines).
+    # N > 1 = a KRaft cluster: one controller process (the quorum, kafka-controller) and
+    # N broker processes kafka-1..N, each with its own ports (`kafka_broker_listeners`).
+    kafka_brokers: int = 1
+    kafka_controller_exporter_port: int = 7070  # the cluster's controller (kafka_brokers > 1)
+    kafka_controller_heap: str = "256m"
 
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
@@ -91,8 +97,16 @@ class LabConfig:
 
     # ---- endpoints -------------------------------------------------------------------
     @property
+    def kafka_broker_listeners(self) -> list[tuple[int, int]]:
+        """(client port, JMX exporter port) of broker 1..N: the configured ports for
+        broker 1, then every second client port (9092, 9094, 9096: the controller keeps
+        9093) and every tenth exporter port (7071, 7081, 7091: Cassandra keeps 7072)."""
+        return [(self.kafka_port + 2 * i, self.kafka_exporter_port + 10 * i) for i in range(max(1, self.kafka_brokers))]
+
+    @property
     def bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+        """Every broker: a client that knows only one cannot start while that one is down."""
+        return self.kafka_bootstrap or ",".join(f"{self.host}:{port}" for port, _ in self.kafka_broker_listeners)
 
     @property
     def cassandra_contact_points(self) -> list[str]:

@@ -22,6 +22,24 @@ from labsupport.errors import LabError
 EVENTS_TOPIC = "events"
 PARTITIONS = 6
 REPLAY_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1"}
+#: the most replicas a lab topic gets (a learner can run more brokers than that)
+MAX_REPLICATION = 3
+
+
+def replication(cfg: LabConfig) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of the lab's topics on ``cfg``'s brokers.
+
+    One broker: one replica, as it must. A cluster: up to three replicas, and an acks=all
+    write needs two of them in sync: one broker may die without refusing a write or
+    losing an acknowledged one; with two down writes are refused (NotEnoughReplicas),
+    visibly, instead of being acknowledged by a single copy."""
+    rf = max(1, min(cfg.kafka_brokers, MAX_REPLICATION))
+    return rf, (2 if rf >= 3 else 1)
+
+
+def _replication_configs(cfg: LabConfig) -> dict[str, str]:
+    rf, min_isr = replication(cfg)
+    return {"min.insync.replicas": str(min_isr)} if rf > 1 else {}
 
 
 class TopicProblem(LabError):
@@ -37,7 +55,8 @@ def _admin(cfg: LabConfig):
 
 
 def ensure_topic(name: str = EVENTS_TOPIC, partitions: int = PARTITIONS, cfg: LabConfig | None = None) -> bool:
-    """Create ``name`` with full-replay retention; True if created, False if it existed.
+    """Create ``name`` with full-replay retention, replicated as `replication` says for
+    this lab's brokers; True if created, False if it existed.
 
     Idempotent: an existing topic is kept, but one with fewer partitions than asked is
     refused (keys would map to other partitions than the lessons assume)."""
@@ -48,7 +67,8 @@ def ensure_topic(name: str = EVENTS_TOPIC, partitions: int = PARTITIONS, cfg: La
     admin = _admin(cfg)
     try:
         try:
-            admin.create_topics([NewTopic(name, partitions, 1, topic_configs=dict(REPLAY_CONFIGS))])
+            admin.create_topics([NewTopic(name, partitions, replication(cfg)[0],
+                                          topic_configs={**REPLAY_CONFIGS, **_replication_configs(cfg)})])
             created = True
         except TopicAlreadyExistsError:
             created = False

@@ -18,20 +18,19 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _selected(names: Iterable[str] | str | None) -> list[str]:
+def _selected(names: Iterable[str] | str | None, cfg: LabConfig) -> list[str]:
+    """The chosen services in start order (``kafka`` = every Kafka process); unknown
+    names raise UnknownService with the valid ones."""
     if isinstance(names, str):
         names = [names]
-    chosen = list(names or services.names())
-    for n in chosen:
-        services.service(n)  # raises UnknownService with the valid names
-    return [n for n in services.names() if n in chosen]
+    return services.expand(list(names or services.names(cfg)), cfg)
 
 
 def up(names: Iterable[str] | str | None = None, cfg: LabConfig | None = None,
        progress: Callable[[str], None] = _say) -> dict:
     """Start (idempotently) and wait until every chosen service is ready."""
     cfg = cfg or get_config()
-    for name in _selected(names):
+    for name in _selected(names, cfg):
         services.service(name, cfg).start(progress)
     return status(names, cfg)
 
@@ -43,7 +42,7 @@ def down(names: Iterable[str] | str | None = None, purge: bool = False, cfg: Lab
     Only processes that are provably the service's are signalled: a pid file naming
     a dead or recycled pid is removed with one line saying so (see stack.procs)."""
     cfg = cfg or get_config()
-    for name in reversed(_selected(names)):
+    for name in reversed(_selected(names, cfg)):
         svc = services.service(name, cfg)
         if svc.stop(progress=progress):
             progress(f"{name}: stopped")
@@ -66,7 +65,7 @@ def restart(name: str, cfg: LabConfig | None = None, progress: Callable[[str], N
 
 def status(names: Iterable[str] | str | None = None, cfg: LabConfig | None = None) -> dict:
     cfg = cfg or get_config()
-    return {name: services.service(name, cfg).status() for name in _selected(names)}
+    return {name: services.service(name, cfg).status() for name in _selected(names, cfg)}
 
 
 def logs(name: str, lines: int = 60, cfg: LabConfig | None = None) -> str:

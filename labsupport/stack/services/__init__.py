@@ -1,4 +1,7 @@
-"""The services the local backend manages, in start order."""
+"""The services the local backend manages, in start order.
+
+Kafka is one service (``kafka``) or, with ``LAB_KAFKA_BROKERS=N``, one per process
+(``kafka-controller``, ``kafka-1..N``); ``kafka`` then names all of them (`expand`)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from labsupport.stack.services.airflow import AirflowService
 from labsupport.stack.services.base import Service
 from labsupport.stack.services.cassandra import CassandraService
 from labsupport.stack.services.events_api import EventsApiService
-from labsupport.stack.services.kafka import KafkaService
+from labsupport.stack.services.kafka import KafkaCluster, KafkaService, is_cluster, kafka_nodes
 from labsupport.stack.services.pipeline_view import PipelineViewService
 from labsupport.stack.services.prometheus import PrometheusService
 from labsupport.stack.services.stream import StreamService
@@ -25,24 +28,43 @@ REGISTRY: dict[str, type[Service]] = {
 }
 
 
-def names() -> list[str]:
-    return list(REGISTRY)
+def kafka_names(cfg: LabConfig | None = None) -> list[str]:
+    """The Kafka services ``cfg`` runs: ``kafka``, or the controller and each broker."""
+    return [node.name for node in kafka_nodes(cfg or get_config())]
 
 
-def service(name: str, cfg: LabConfig | None = None) -> Service:
+def names(cfg: LabConfig | None = None) -> list[str]:
+    """Every service, one per process group, in start order."""
+    cfg = cfg or get_config()
+    return [member for name in REGISTRY for member in (kafka_names(cfg) if name == "kafka" else [name])]
+
+
+def expand(chosen: list[str], cfg: LabConfig | None = None) -> list[str]:
+    """``chosen`` with ``kafka`` replaced by every Kafka service, in start order."""
+    cfg = cfg or get_config()
+    wanted = {member for name in chosen for member in (kafka_names(cfg) if name == "kafka" else [name])}
+    for name in wanted:
+        service(name, cfg)  # raises UnknownService with the valid names
+    return [n for n in names(cfg) if n in wanted]
+
+
+def service(name: str, cfg: LabConfig | None = None) -> Service | KafkaCluster:
     cfg = cfg or get_config()
     if cfg.backend == "compose":  # the compose file's services are containers, not processes
         from labsupport.stack import compose
 
         if name in compose.SERVICES:
             return compose.ComposeService(name, cfg)
-    try:
-        cls = REGISTRY[name]
-    except KeyError:
-        raise UnknownService(f"no service named {name!r}", f"choose one of: {', '.join(REGISTRY)}") from None
-    return cls(cfg)
+    if name in kafka_names(cfg):
+        return KafkaService(cfg, next(n for n in kafka_nodes(cfg) if n.name == name))
+    if name == "kafka" and is_cluster(cfg):
+        return KafkaCluster(cfg)
+    if name not in REGISTRY:
+        valid = names(cfg) + (["kafka"] if is_cluster(cfg) else [])
+        raise UnknownService(f"no service named {name!r}", f"choose one of: {', '.join(valid)}")
+    return REGISTRY[name](cfg)
 
 
 def running(cfg: LabConfig | None = None) -> list[str]:
     """Names of the services running now, in start order."""
-    return [n for n in names() if service(n, cfg).running()]
+    return [n for n in names(cfg) if service(n, cfg).running()]

@@ -11,10 +11,20 @@ import yaml
 from labsupport.config import LabConfig
 from labsupport.errors import MissingTool
 from labsupport.stack.services.base import Service
+from labsupport.stack.services.kafka import kafka_nodes
 
 
 def scrape_jobs(cfg: LabConfig) -> list[dict]:
     return yaml.safe_load((cfg.paths.stack_dir / "prometheus" / "jobs.yml").read_text())["jobs"]
+
+
+def job_targets(cfg: LabConfig, job: dict) -> list[tuple[str, int]]:
+    """(service, port) of each target of ``job``: one, or with ``per_node`` one per
+    Kafka process (a cluster's controller and brokers share the job, so every query
+    on ``job="kafka"`` sums or compares them; the ``service`` label tells them apart)."""
+    if job.get("per_node"):
+        return [(node.name, node.exporter_port) for node in kafka_nodes(cfg)]
+    return [(job["service"], getattr(cfg, job["port"]))]
 
 
 def render_config(cfg: LabConfig, target_host=None) -> dict:
@@ -26,8 +36,8 @@ def render_config(cfg: LabConfig, target_host=None) -> dict:
     scrape_configs = []
     for job in scrape_jobs(cfg):
         entry = {"job_name": job["job"],
-                 "static_configs": [{"targets": [f"{target_host(job)}:{getattr(cfg, job['port'])}"],
-                                     "labels": {"service": job["service"]}}]}
+                 "static_configs": [{"targets": [f"{target_host(job)}:{port}"], "labels": {"service": service}}
+                                    for service, port in job_targets(cfg, job)]}
         if job.get("path"):
             entry["metrics_path"] = job["path"]
         scrape_configs.append(entry)
@@ -65,11 +75,12 @@ class PrometheusService(Service):
                 f"--web.listen-address={c.host}:{c.prometheus_port}", "--web.enable-lifecycle",
                 "--storage.tsdb.retention.time=7d", "--log.level=warn"]
 
-    def expected_jobs(self) -> set[str]:
-        """Jobs whose service is running: those targets must be up."""
+    def expected_targets(self) -> set[tuple[str, str]]:
+        """(job, service) of the targets whose service is running: those must be up."""
         from labsupport.stack.services import service
 
-        return {j["job"] for j in scrape_jobs(self.cfg) if service(j["service"], self.cfg).running()}
+        return {(j["job"], name) for j in scrape_jobs(self.cfg) for name, _ in job_targets(self.cfg, j)
+                if service(name, self.cfg).running()}
 
     def probe(self) -> str | None:
         base = self.cfg.prometheus
@@ -79,6 +90,7 @@ class PrometheusService(Service):
             targets = httpx.get(f"{base}/api/v1/targets", timeout=3).json()["data"]["activeTargets"]
         except httpx.HTTPError as exc:
             return f"HTTP {type(exc).__name__}"
-        health = {t["labels"]["job"]: t["health"] for t in targets}
-        waiting = sorted(j for j in self.expected_jobs() if health.get(j) != "up")
+        health = {(t["labels"]["job"], t["labels"].get("service")): t["health"] for t in targets}
+        waiting = sorted(job if job == name else f"{job} ({name})"
+                         for job, name in self.expected_targets() if health.get((job, name)) != "up")
         return f"targets not up: {', '.join(waiting)}" if waiting else None
