@@ -113,14 +113,18 @@ def parse(kafka_df, settings: StreamSettings):
     def jtype(name):  # the JSON type of field `name`: STRING, BIGINT, OBJECT<…>, VOID (null), or null if absent
         return F.schema_of_variant(F.try_variant_get(v, f"$.{name}", "variant"))
 
-    df = df.select("*", *(jtype(f.name).alias(f"t_{f.name}") for f in EVENT_FIELDS),
-                   F.schema_of_variant(v).alias("t_root"))
+    # objects are told by their JSON text ("{…}"): schema_of_variant would spell out the
+    # whole nested schema of each, for every event
+    objects = [f.name for f in EVENT_FIELDS if f.kind == "object"]
+    payload = F.to_json(F.try_variant_get(v, "$.payload", "variant"))
+    df = df.select("*", *(jtype(f.name).alias(f"t_{f.name}") for f in EVENT_FIELDS if f.kind != "object"),
+                   *(F.when(payload != "null", F.when(payload.startswith("{"), "OBJECT<").otherwise("other"))
+                     .alias(f"t_{name}") for name in objects))
     absent = {f.name: F.col(f"t_{f.name}").isNull() | (F.col(f"t_{f.name}") == "VOID") for f in EVENT_FIELDS}
     mistyped = {f.name: ~absent[f.name] & ~F.col(f"t_{f.name}").rlike(_KIND_TYPES[f.kind]) for f in EVENT_FIELDS}
     strings = {f: F.try_variant_get(v, f"$.{f}", "string") for f in IDENTIFIERS + ("event_time",)}
     number = F.when(~absent["value"] & ~mistyped["value"], F.try_variant_get(v, "$.value", "double"))
-    payload = F.when(~absent["payload"], F.to_json(F.try_variant_get(v, "$.payload", "variant")))
-    df = df.select("*", number.alias("num"), payload.alias("s_payload"),
+    df = df.select("*", number.alias("num"), F.when(~absent["payload"], payload).alias("s_payload"),
                    *(e.alias(f"s_{f}") for f, e in strings.items()))
 
     refused = F.col("text").isNotNull() & ~F.col("deep") & v.isNull()  # a parseable candidate the strict parser refused
@@ -144,7 +148,7 @@ def parse(kafka_df, settings: StreamSettings):
         # the strict parser stops after the first value: "{…} trailing" must be refused too
         ("malformed_json", v.isNull() | ~F.coalesce(F.json_array_length(F.concat(F.lit("["), F.col("text"), F.lit("]")))
                                                     == 1, F.lit(False))),
-        ("not_an_object", ~F.col("t_root").startswith("OBJECT<")),
+        ("not_an_object", ~F.col("text").rlike(r"^\s*\{")),  # valid JSON (v) starting with "{"
         ("missing_field", _any(absent[f] for f in REQUIRED)),
         ("wrong_type", _any(mistyped.values())),
         ("bad_identifier", _any((F.trim(F.col(f"s_{f}")) == "") | F.col(f"s_{f}").rlike(r"\p{Cc}")

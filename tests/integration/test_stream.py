@@ -200,7 +200,7 @@ def _bad_records(now_ms: int, tag: str) -> dict[bytes, tuple[bytes | None, str]]
         enc(ev(2, payload={"pad": "x" * 5000})): (b"k", "oversized"),
         b'{"event_id": "broken", ': (b"k", "malformed_json"),
         enc(ev(3, value="warm")): (b"k", "wrong_type"),
-        enc(ev(4, event_time="yesterday-ish")): (b"k", "wrong_type"),
+        enc(ev(4, event_time="yesterday-ish")): (b"k", "bad_event_time"),
         enc(ev(5, source_id=...)): (b"k", "missing_field"),
         enc(ev(6, event_time=iso_ms(now_ms + day))): (b"k", "event_time_future"),
         enc(ev(7, event_time=iso_ms(now_ms - 30 * day))): (b"k", "event_time_past"),
