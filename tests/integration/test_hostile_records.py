@@ -147,3 +147,18 @@ def test_hostile_records_are_quarantined_with_their_reason_and_the_stream_keeps_
     assert restarts <= settings.poison_after_failures - 1 and restarts == 0, "a record restarted the query"
     assert svc.metric("poison_records_total") == 1 and svc.metric("batch_splits_total") >= 1
     assert svc.metric("quarantined_total") == len(hostile) and svc.running()
+
+
+def test_the_service_creates_a_missing_topic_before_it_starts_the_job(lab_stack):
+    """After `lab down --purge kafka` the stream's topic is gone: `lab up stream` must bring
+    it back instead of leaving Spark's source polling a topic nobody creates."""
+    from labsupport.stream.source_topic import topic_exists
+
+    cfg = get_config()
+    settings = StreamSettings(**sandbox_names(f"notopic{unique_tag()}"))
+    assert not topic_exists(cfg.bootstrap_servers, settings.topic)
+    try:
+        StreamService(cfg, settings).prepare()  # what start() runs before spawning the job
+        assert wait_for(lambda: topic_exists(cfg.bootstrap_servers, settings.topic), 30, "the topic")
+    finally:
+        topics.delete_topic(settings.topic)
