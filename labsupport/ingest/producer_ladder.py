@@ -15,6 +15,7 @@ often the lesson is run.
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import time
@@ -216,7 +217,7 @@ def records_in(topic: str, cfg: LabConfig | None = None) -> int:
         consumer.close()
 
 
-def audit(rung: Rung, cfg: LabConfig | None = None, timeout: float = 120) -> TopicAudit:
+def audit(rung: Rung, cfg: LabConfig | None = None, timeout: float = 300) -> TopicAudit:
     """Replay the rung's topic from offset 0 and tally its ids against the ones sent.
 
     The Java tool's records are random bytes, not events: reading 100,000s of them back in
@@ -287,8 +288,10 @@ def figure(rungs: Sequence[Rung], seed_rate: float = SEED_FIXED_RATE):
 
     fig = go.Figure(go.Bar(x=[r.name for r in rungs], y=[r.per_second for r in rungs],
                            text=[f"{r.per_second:,.0f}/s" for r in rungs], textposition="outside"))
-    fig.add_hline(y=seed_rate, line_dash="dash", line_color="firebrick",
-                  annotation_text=f"the seed's fix ≈ {seed_rate:,.0f} msg/s", annotation_position="top left")
+    fig.add_hline(y=seed_rate, line_dash="dash", line_color="firebrick")
+    # on a log axis an annotation's y is log10 of the value (add_hline's own label lands off the chart)
+    fig.add_annotation(x=0, xref="paper", y=math.log10(seed_rate), yref="y", showarrow=False, xanchor="left",
+                       yanchor="bottom", font=dict(color="firebrick"), text=f"the seed's fix ≈ {seed_rate:,.0f} msg/s")
     fig.update_layout(title="The producer ladder: the same events, acknowledged per second", height=420,
                       yaxis=dict(type="log", title="records/s (log scale)"), margin=dict(l=60, r=20, t=50, b=90))
     return fig

@@ -106,3 +106,13 @@ def test_missing_tools_jars_name_the_remedy(tmp_path):
 def test_records_are_keyed_by_source_id():
     assert producers.key_of({"source_id": "sensor-0001"}) == b"sensor-0001"
     assert producers.key_of({"event_id": "x"}) is None
+
+
+def test_the_ladder_figure_marks_the_seeds_rate_on_a_log_axis():
+    import math
+
+    fig = ladder.figure([ladder.Rung("slow", "t1", 75, 1.0, ()), ladder.Rung("fast", "t2", 300_000, 1.0, ())])
+    assert fig.layout.yaxis.type == "log" and list(fig.data[0].y) == [75, 300_000]
+    assert fig.layout.shapes[0].y0 == ladder.SEED_FIXED_RATE
+    # plotly places annotations on a log axis at log10(value): the label sits on the line
+    assert fig.layout.annotations[0].y == pytest.approx(math.log10(ladder.SEED_FIXED_RATE))
