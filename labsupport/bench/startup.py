@@ -20,6 +20,7 @@ import psutil
 
 from labsupport import stack
 from labsupport.config import LabConfig, get_config
+from labsupport.stack import scratch
 
 CORE = ["kafka", "cassandra", "prometheus"]
 
@@ -32,9 +33,7 @@ def machine() -> dict:
 def _scratch(cfg: LabConfig, name: str) -> LabConfig:
     home = cfg.paths.home / "bench" / name
     shutil.rmtree(home, ignore_errors=True)  # bench's own scratch dir, never learner data
-    home.mkdir(parents=True)
-    (home / "jars").symlink_to(cfg.paths.home / "jars")
-    return cfg.replace(home=home)
+    return scratch.scratch_config(cfg, home)
 
 
 def _timed(fn: Callable[[], object]) -> float:
