@@ -89,10 +89,15 @@ def _static_plotly(nb: nbformat.NotebookNode) -> None:
 
 
 def to_html(executed: Path, dest_dir: Path) -> Path:
-    """An executed notebook as one HTML page in ``dest_dir`` (its plots included)."""
+    """An executed notebook as one HTML page in ``dest_dir`` (its plots included).
+
+    The live plots' widget state is left out: drawing it needs a widget manager fetched
+    from a CDN (no use in a room without internet) and it weighs ~20 MB per lesson. What
+    a page shows of a live plot is the static figure its ``stop()`` returns."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
+    nb.metadata.pop("widgets", None)
     _static_plotly(nb)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     dest_dir.mkdir(parents=True, exist_ok=True)
