@@ -108,3 +108,25 @@ def test_prometheus_scrapes_every_kafka_process_in_one_job():
     assert kafka_job(CLUSTER)["static_configs"] == [
         {"targets": [f"127.0.0.1:{port}"], "labels": {"service": name}}
         for name, port in (("kafka-controller", 7070), ("kafka-1", 7071), ("kafka-2", 7081), ("kafka-3", 7091))]
+
+
+@pytest.mark.parametrize("running,asked", [("kafka", CLUSTER), ("kafka-2", SINGLE)])
+def test_starting_the_other_layout_names_the_running_kafka_and_how_to_stop_it(tmp_path, running, asked):
+    import json
+    import os
+    from dataclasses import asdict
+
+    import psutil
+
+    from labsupport.errors import ServiceFailed
+    from labsupport.stack import procs
+
+    cfg = asked.replace(home=tmp_path)
+    me = psutil.Process()  # a live process the record really describes
+    pidfile = cfg.paths.pidfile(running)
+    pidfile.parent.mkdir(parents=True)
+    pidfile.write_text(json.dumps(asdict(procs.ProcRecord(me.pid, os.getpgid(me.pid), me.create_time(), me.cmdline()))))
+    first = services.names(cfg)[0]
+    with pytest.raises(ServiceFailed, match=f"running as .*\\({running}\\)") as err:
+        services.service(first, cfg).check_ports_free()
+    assert "lab down kafka" in err.value.remedy

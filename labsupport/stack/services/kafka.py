@@ -27,6 +27,7 @@ from pathlib import Path
 from labsupport.config import LabConfig
 from labsupport.errors import DataDirProblem, ServiceFailed
 from labsupport.ingest.topics import replication
+from labsupport.stack import procs
 from labsupport.stack.services.base import JvmService
 
 HEALTH_TOPIC = "_lab_health"
@@ -160,6 +161,21 @@ class KafkaService(JvmService):
 
     def version(self) -> str:
         return f"kafka {self.jar_version('kafka_2.13')}"
+
+    def check_ports_free(self) -> None:
+        """Switching between one broker and a cluster while the other layout still runs
+        would only show as a busy port: name the running layout and how to stop it."""
+        mine = {n.name for n in kafka_nodes(self.cfg)}
+        other = sorted(f.stem for f in self.pidfile.parent.glob("kafka*.json")
+                       if f.stem not in mine and (rec := procs.read_record(f)) is not None and rec.alive())
+        if other:
+            was = "a cluster" if "kafka" not in other else "one broker"
+            raise ServiceFailed(f"{self.name}: the lab's Kafka is running as {was} ({', '.join(other)}), "
+                                f"LAB_KAFKA_BROKERS={self.cfg.kafka_brokers} asks for "
+                                f"{'a cluster' if is_cluster(self.cfg) else 'one broker'}",
+                                f"stop it first: `LAB_KAFKA_BROKERS={1 if was == 'one broker' else len(other) - 1} "
+                                f"lab down kafka`, then `lab up` again")
+        super().check_ports_free()
 
     @property
     def address(self) -> str:
