@@ -165,8 +165,12 @@ def agent_jar(cfg: LabConfig) -> Path:
 def render(cfg: LabConfig) -> dict[str, bool]:
     """Write everything the compose file mounts from the lab home; returns which files
     changed (a running Prometheus must reload a changed config)."""
+    from labsupport.stack.services.kafka import is_cluster
     from labsupport.stack.services.prometheus import render_config
 
+    if is_cluster(cfg):
+        raise LabError(f"the compose stack runs one Kafka broker, LAB_KAFKA_BROKERS={cfg.kafka_brokers}",
+                       "unset LAB_KAFKA_BROKERS, or run the cluster with the local backend")
     out = render_dir(cfg)
     jar = agent_jar(cfg)
     fixed = out / AGENT_JAR

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from labsupport.config import LabConfig, REPO_ROOT, get_config
-from labsupport.errors import PortBusy
+from labsupport.errors import LabError, PortBusy
 from labsupport.stack import compose, services
 from labsupport.stack.install import policy_rc_d_script
 
@@ -258,6 +258,11 @@ def test_with_the_compose_backend_its_services_are_containers(tmp_path):
         assert isinstance(services.service(name, cfg), compose.ComposeService), name
     assert not isinstance(services.service("events-api", cfg), compose.ComposeService)  # stays a process
     assert not isinstance(services.service("kafka", cfg.replace(backend="local")), compose.ComposeService)
+
+
+def test_one_broker_only(tmp_path):
+    with pytest.raises(LabError, match="LAB_KAFKA_BROKERS"):
+        compose.render(lab_config(tmp_path, LAB_KAFKA_BROKERS="3"))
 
 
 # ---- issue 18.7 ----------------------------------------------------------------------------------
