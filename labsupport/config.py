@@ -51,6 +51,21 @@ class LabConfig:
     pipeline_view_port: int = 8501
     grafana_port: int = 3000
 
+    # Spark: where every session runs (the `stream` service, notebooks, `lab bench stream`).
+    # local[N] by default; spark://host:port for a standalone cluster (`lab up spark-master
+    # spark-worker` runs one here), k8s://… for Kubernetes.
+    spark_master: str = "local[2]"
+    spark_executor_cores: int = 1
+    spark_executor_memory: str = "1g"
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8090     # not Spark's 8080: Airflow's api-server has it
+    spark_worker_ui_port: int = 8091
+    spark_worker_cores: int = 2
+    spark_worker_memory: str = "2g"
+    #: where checkpoints live: a local path or any Hadoop filesystem URI a cluster shares
+    #: (file:///shared/…, hdfs://…, s3a://…); empty = <lab home>/checkpoints
+    spark_checkpoint_root: str = ""
+
     java_home: str = ""  # empty = discover JDK 17 (see labsupport.java)
     ready_timeout: float = 180.0  # seconds a service may take to become ready
 
@@ -112,6 +127,11 @@ class LabConfig:
     def cassandra_contact_points(self) -> list[str]:
         hosts = self.cassandra_hosts or self.host
         return [h.strip() for h in hosts.split(",") if h.strip()]
+
+    @property
+    def spark_cluster_url(self) -> str:
+        """The lab's own standalone master (the `spark-master` service)."""
+        return f"spark://{self.host}:{self.spark_master_port}"
 
     @property
     def prometheus(self) -> str:

@@ -18,19 +18,19 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _selected(names: Iterable[str] | str | None, cfg: LabConfig) -> list[str]:
-    """The chosen services in start order (``kafka`` = every Kafka process); unknown
-    names raise UnknownService with the valid ones."""
+def _selected(names: Iterable[str] | str | None, cfg: LabConfig, default=services.names) -> list[str]:
+    """The chosen services in start order (``kafka`` = every Kafka process; none chosen
+    = ``default(cfg)``); unknown names raise UnknownService with the valid ones."""
     if isinstance(names, str):
         names = [names]
-    return services.expand(list(names or services.names(cfg)), cfg)
+    return services.expand(list(names or default(cfg)), cfg)
 
 
 def up(names: Iterable[str] | str | None = None, cfg: LabConfig | None = None,
        progress: Callable[[str], None] = _say) -> dict:
     """Start (idempotently) and wait until every chosen service is ready."""
     cfg = cfg or get_config()
-    for name in _selected(names, cfg):
+    for name in _selected(names, cfg, default=services.default_names):
         services.service(name, cfg).start(progress)
     return status(names, cfg)
 

@@ -72,8 +72,16 @@ class ProcRecord:
             cmdline = p.cmdline()
         except psutil.Error:
             return None
-        # a zombie leader (a JVM whose threads are still exiting) has no command line left
-        return p if not cmdline or cmdline == self.argv else None
+        # a zombie leader (a JVM whose threads are still exiting) has no command line left;
+        # a launcher that exec()s its program (Spark's spark-class → java) has another one,
+        # but keeps the environment, so the per-start tag still names it
+        return p if not cmdline or cmdline == self.argv or self._tagged(p) else None
+
+    def _tagged(self, p: psutil.Process) -> bool:
+        try:
+            return bool(self.tag) and p.environ().get(TAG_VAR) == self.tag
+        except psutil.Error:
+            return False
 
     def alive(self) -> bool:
         return self.leader() is not None

@@ -32,7 +32,7 @@ def main() -> int:
         job.metrics.serve(cfg.host, cfg.stream_metrics_port)
         logging.getLogger("labsupport.stream").info(
             "stream %s: topic %s -> keyspace %s, checkpoint %s, metrics on %s:%s", settings.query_name,
-            settings.topic, settings.keyspace, job.checkpoint, cfg.host, cfg.stream_metrics_port)
+            settings.topic, settings.keyspace, job.checkpoint_location, cfg.host, cfg.stream_metrics_port)
         job.run_forever(should_stop=lambda: bool(stopping))
     except LabError as exc:
         print(f"stream: {exc}", file=sys.stderr, flush=True)

@@ -39,8 +39,23 @@ def spark_jars(cfg: LabConfig) -> list[str]:
     return jars
 
 
+def cluster_conf(cfg: LabConfig) -> dict[str, str]:
+    """What a session needs on a real cluster (``LAB_SPARK_MASTER=spark://…`` or
+    ``k8s://…``): executors sized from the config, the Kafka source's jars shipped to them
+    from the lab home (``spark.jars``: no --packages resolution over the network), and
+    Python workers started with the lab's interpreter. Empty for ``local[N]``."""
+    if cfg.spark_master.startswith("local"):
+        return {}
+    return {"spark.executor.cores": str(cfg.spark_executor_cores),
+            "spark.executor.memory": cfg.spark_executor_memory,
+            "spark.cores.max": str(cfg.spark_executor_cores),
+            "spark.pyspark.python": sys.executable,
+            "spark.executorEnv.PYTHONPATH": str(cfg.paths.repo)}
+
+
 def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-stream", serve_ui: bool = False):
-    """A local[2] session with the Kafka source, UTC, Arrow hand-over and Prometheus metrics.
+    """A session on ``cfg.spark_master`` (``local[2]`` by default) with the Kafka source,
+    UTC, Arrow hand-over and Prometheus metrics.
 
     Only the managed `stream` service (``serve_ui=True``) claims the lab's Spark UI port,
     which Prometheus scrapes; a session in a notebook gets a free port of its own, so it
@@ -55,7 +70,7 @@ def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-strea
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", cfg.host)
     conf = {
-        "spark.master": "local[2]",
+        "spark.master": cfg.spark_master,
         "spark.app.name": app_name,
         "spark.driver.memory": "1g",
         "spark.driver.host": cfg.host,
@@ -73,6 +88,7 @@ def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-strea
         "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
         "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
         "spark.local.dir": str(cfg.paths.home / "spark-tmp"),
+        **cluster_conf(cfg),
     }
     builder = SparkSession.builder
     for k, v in conf.items():
@@ -110,7 +126,8 @@ class StreamJob:
         self.cfg = cfg or get_config()
         self.settings = settings or StreamSettings.from_env()
         self.metrics = metrics or StreamMetrics(self.settings.query_name, self.settings.count_before_write)
-        self.checkpoint = self.settings.checkpoint_dir(self.cfg)
+        #: as Spark takes it: a local path or a cluster filesystem URI
+        self.checkpoint_location = self.settings.checkpoint_location(self.cfg)
         self._spark = spark
         self.serve_ui = serve_ui
         self._cp_id: str | None = None
@@ -129,9 +146,17 @@ class StreamJob:
             self._spark = spark_session(self.cfg, serve_ui=self.serve_ui)
         return self._spark
 
+    @property
+    def checkpoint(self) -> Path:
+        """The checkpoint as a local folder (an error for a remote filesystem URI)."""
+        return self.settings.checkpoint_dir(self.cfg)
+
     def checkpoint_id(self) -> str:
+        """The id Spark keeps in the checkpoint's metadata: the running query's own id
+        (``StreamingQuery.id`` persists across restarts from the same checkpoint, so this
+        works wherever the checkpoint lives), else read from a local checkpoint."""
         if self._cp_id is None:
-            self._cp_id = read_checkpoint_id(self.checkpoint)
+            self._cp_id = str(self.query.id) if self.query is not None else read_checkpoint_id(self.checkpoint)
         return self._cp_id
 
     # ---- the query -----------------------------------------------------------------------
@@ -282,14 +307,15 @@ class StreamJob:
         s = self.settings
         if not await_topic(self.cfg.bootstrap_servers, s.topic, topic_timeout, should_stop):
             return None
-        self.checkpoint.mkdir(parents=True, exist_ok=True)
+        if "://" not in self.checkpoint_location:
+            Path(self.checkpoint_location).mkdir(parents=True, exist_ok=True)
         self._cp_id = None
         if self.listener is None:
             self.listener = OffsetCommitter(self.cfg.bootstrap_servers, s.group_id, s.query_name)
             self.listener.on_idle = lambda _e: self.metrics.query_idle.labels(s.query_name).set(1)
             self.spark.streams.addListener(self.listener)
         writer = (parse(self.source(), s).writeStream.queryName(s.query_name)
-                  .option("checkpointLocation", str(self.checkpoint))
+                  .option("checkpointLocation", self.checkpoint_location)
                   .foreachBatch(self.write_batch))
         if s.trigger == "availableNow":
             writer = writer.trigger(availableNow=True)

@@ -13,6 +13,7 @@ import hashlib
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlparse
 
 from labsupport.config import LabConfig, env_values
 from labsupport.errors import LabError
@@ -93,9 +94,26 @@ class StreamSettings:
         return dataclasses.replace(self, **changes)
 
     # ---- where the checkpoint lives ----------------------------------------------------
+    def checkpoint_location(self, cfg: LabConfig) -> str:
+        """Where Spark keeps the checkpoint, as Spark takes it: a local path, or — with
+        ``LAB_SPARK_CHECKPOINT_ROOT`` set to a filesystem every executor and a restarted
+        driver share (``hdfs://…``, ``s3a://…``, ``file:///shared/…``) — a URI under it."""
+        root = cfg.spark_checkpoint_root.rstrip("/")
+        if self.checkpoint == "persistent" and root and urlparse(root).scheme not in ("", "file"):
+            return f"{root}/{self.query_name}"
+        return str(self.checkpoint_dir(cfg))
+
     def checkpoint_dir(self, cfg: LabConfig) -> Path:
+        """The checkpoint as a folder on this machine (to read it, wipe it, show it)."""
         if self.checkpoint == "persistent":
-            return cfg.paths.checkpoints / self.query_name
+            root = cfg.spark_checkpoint_root
+            if not root:
+                return cfg.paths.checkpoints / self.query_name
+            parsed = urlparse(root)
+            if parsed.scheme not in ("", "file"):
+                raise BadStreamSetting(f"the checkpoint is at {root.rstrip('/')}/{self.query_name}, not on this machine",
+                                       "read it with your cluster's filesystem tools (e.g. `hdfs dfs -ls`)")
+            return Path(parsed.path if parsed.scheme else root) / self.query_name
         if self.checkpoint == "ephemeral":
             return ephemeral_root(cfg) / self.query_name
         return Path(self.checkpoint)

@@ -155,3 +155,45 @@ def test_await_topic_waits_until_it_exists_and_refuses_after_its_timeout():
     with pytest.raises(TopicMissing):
         await_topic("b:9092", "t", timeout=0.05, interval=0.01, exists=lambda b, t: False)
     assert await_topic("b:9092", "t", timeout=None, should_stop=lambda: True, exists=lambda b, t: False) is False
+
+
+def test_the_checkpoint_root_can_be_a_cluster_filesystem_uri(tmp_path):
+    """LAB_SPARK_CHECKPOINT_ROOT: a local path or file:// URI stays a folder here; any
+    other scheme goes to Spark as a URI, and asking for it as a local folder is a
+    clear error, not a path that silently does not exist."""
+    import pytest
+
+    from labsupport.config import LabConfig
+    from labsupport.stream.settings import BadStreamSetting, StreamSettings
+
+    s = StreamSettings(query_name="q1")
+    default = LabConfig.from_env({}, home=tmp_path)
+    assert s.checkpoint_location(default) == str(tmp_path.resolve() / "checkpoints" / "q1")
+    shared = default.replace(spark_checkpoint_root=f"file://{tmp_path}/shared/")
+    assert s.checkpoint_dir(shared) == tmp_path / "shared" / "q1"
+    remote = default.replace(spark_checkpoint_root="s3a://bucket/lab/")
+    assert s.checkpoint_location(remote) == "s3a://bucket/lab/q1"
+    with pytest.raises(BadStreamSetting):
+        s.checkpoint_dir(remote)
+    # the failure-mode switch keeps its meaning whatever the root: ephemeral is local /tmp
+    assert "streamlab-ephemeral" in s.replace(checkpoint="ephemeral").checkpoint_location(remote)
+
+
+def test_a_cluster_master_ships_the_jars_and_the_lab_python_to_executors(tmp_path):
+    from labsupport.config import LabConfig
+    from labsupport.stream.job import cluster_conf
+
+    assert cluster_conf(LabConfig.from_env({}, home=tmp_path)) == {}
+    conf = cluster_conf(LabConfig.from_env({"LAB_SPARK_MASTER": "spark://127.0.0.1:7077",
+                                            "LAB_SPARK_EXECUTOR_CORES": "2"}, home=tmp_path))
+    assert conf["spark.executor.cores"] == "2" and conf["spark.pyspark.python"].endswith("python")
+
+
+def test_lab_up_without_names_leaves_the_optional_cluster_out_unless_the_stream_runs_on_it():
+    from labsupport.config import get_config
+    from labsupport.stack import services
+
+    cfg = get_config()
+    assert "spark-master" in services.names(cfg) and "spark-master" not in services.default_names(cfg)
+    on_cluster = cfg.replace(spark_master=cfg.spark_cluster_url)
+    assert {"spark-master", "spark-worker"} <= set(services.default_names(on_cluster))

@@ -14,6 +14,7 @@ from labsupport.stack.services.events_api import EventsApiService
 from labsupport.stack.services.kafka import KafkaCluster, KafkaService, is_cluster, kafka_nodes
 from labsupport.stack.services.pipeline_view import PipelineViewService
 from labsupport.stack.services.prometheus import PrometheusService
+from labsupport.stack.services.spark import SparkMasterService, SparkWorkerService
 from labsupport.stack.services.stream import StreamService
 
 #: start order; `down` goes in reverse
@@ -21,6 +22,8 @@ REGISTRY: dict[str, type[Service]] = {
     "kafka": KafkaService,
     "cassandra": CassandraService,
     "prometheus": PrometheusService,
+    "spark-master": SparkMasterService,
+    "spark-worker": SparkWorkerService,
     "events-api": EventsApiService,
     "airflow": AirflowService,
     "stream": StreamService,
@@ -37,6 +40,15 @@ def names(cfg: LabConfig | None = None) -> list[str]:
     """Every service, one per process group, in start order."""
     cfg = cfg or get_config()
     return [member for name in REGISTRY for member in (kafka_names(cfg) if name == "kafka" else [name])]
+
+
+def default_names(cfg: LabConfig | None = None) -> list[str]:
+    """What `lab up` with no names starts: every service but the optional ones (the
+    Spark standalone cluster), which join only when the stream is configured to run on
+    them (``LAB_SPARK_MASTER`` = the lab's own master)."""
+    cfg = cfg or get_config()
+    on_own_cluster = cfg.spark_master == cfg.spark_cluster_url
+    return [n for n in names(cfg) if not getattr(REGISTRY.get(n), "optional", False) or on_own_cluster]
 
 
 def expand(chosen: list[str], cfg: LabConfig | None = None) -> list[str]:

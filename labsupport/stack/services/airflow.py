@@ -91,7 +91,10 @@ class AirflowService(Service):
     def env(self) -> dict[str, str]:
         c, s = self.cfg, self._secrets()
         home = self.data_dir
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "LAB_INGEST_"))}
+        # the lab's config the one way every child gets it (the DAG reads LAB_EVENTS_API_URL
+        # and LAB_KAFKA_BOOTSTRAP from it); no stray AIRFLOW__/LAB_ variable of this shell
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "LAB_"))}
+        env.update(c.to_env())
         env.update({
             "PATH": f"{self.venv_bin}{os.pathsep}{env.get('PATH', '')}",
             "VIRTUAL_ENV": str(self.paths.airflow_venv),
@@ -119,9 +122,6 @@ class AirflowService(Service):
             # the task-log servers' fixed defaults (8793/8794) would collide between labs
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(c.airflow_port + 1),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(c.airflow_port + 2),
-            # what the DAG reads (it never imports labsupport)
-            "LAB_EVENTS_API_URL": c.events_api,
-            "LAB_KAFKA_BOOTSTRAP": c.bootstrap_servers,
             **self.settings.replace(start_date=self._ingest_start()).to_env(),
         })
         return env

@@ -8,7 +8,6 @@ read from its own metrics endpoint.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -58,11 +57,7 @@ class StreamService(Service):
         return [lab_python(self.cfg), "-m", "labsupport.stream"]
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, **self.settings.to_env(), "LAB_HOME": str(self.paths.home),
-               "PYTHONUNBUFFERED": "1"}
-        repo = str(self.paths.repo)
-        env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return env
+        return self.cfg.child_env(**self.settings.to_env())
 
     def prepare(self) -> None:
         """Create the topic the job reads if it is missing (after ``lab down --purge kafka``,

@@ -1,0 +1,55 @@
+"""Issue 17 on the real stack: the stream on Spark's own standalone cluster (a master and
+a worker as lab services), its executors on the worker, its data exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from labsupport.config import get_config
+from labsupport.events import Profile
+from labsupport.ingest import topics
+from labsupport.lessons import sandboxes
+from labsupport.lessons.audit import audit
+from labsupport.lessons.feed import Feeder
+from labsupport.observe import prom
+from labsupport.stack import services
+from labsupport.stack.services.spark import master_state
+from labsupport.waits import wait_for
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def spark_cluster(lab_stack):
+    """The master and the worker, stopped again afterwards unless they were running."""
+    names = ["spark-master", "spark-worker"]
+    before = [n for n in names if services.service(n).running()]
+    lab_stack.up(names)
+    yield get_config().replace(spark_master=get_config().spark_cluster_url)
+    started = [n for n in names if n not in before]
+    if started:
+        lab_stack.down(started)
+
+
+def test_the_stream_runs_its_executors_on_the_worker_and_lands_everything_once(spark_cluster):
+    cfg = spark_cluster
+    svc = sandboxes.stream_sandbox(f"cluster_{sandboxes.unique_tag()}", cfg=cfg)
+    try:
+        s = svc.settings
+        state = master_state(cfg)
+        assert [a["name"] for a in state["activeapps"]] == ["streamlab-stream"], state["activeapps"]
+        assert sum(w["coresused"] for w in state["workers"]) >= 1, "no executor on the worker"
+        profile = Profile(rate=100, burst_every=0, seed=s.topic)
+        with Feeder(s.topic, profile, cfg) as feed:
+            wait_for(lambda: svc.metric("batches_committed_total", down=0) >= 3, 180, "three batches on the cluster")
+            since, until = feed.stop()
+        topics.wait_caught_up(s.topic, s.group_id, timeout=180, cfg=cfg)
+        report = audit(since, until, profile, keyspace=s.keyspace, settings=s, cfg=cfg)
+        assert report.produced > 0 and report.clean and report.landed == report.produced, report.as_dict()
+        # the cluster's own metrics reach Prometheus like every other service's
+        wait_for(lambda: prom.query('metrics_master_aliveWorkers_Value{job="spark-master"} >= 1'), 60,
+                 "Prometheus to scrape the master")
+        wait_for(lambda: prom.query('up{job="spark-worker"} == 1'), 60, "Prometheus to scrape the worker")
+    finally:
+        sandboxes.restore_stream(start=False)
+
