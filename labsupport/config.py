@@ -34,12 +34,17 @@ class LabConfig:
     kafka_brokers: int = 1
     kafka_controller_exporter_port: int = 7070  # the cluster's controller (kafka_brokers > 1)
     kafka_controller_heap: str = "256m"
+    #: the JMX exporter's rules for every Kafka process: a file of stack/jmx (the one
+    #: directory both backends read). Lesson 7 starts Kafka on kafka.lumped.yml, the
+    #: seed's broken rules.
+    kafka_jmx_rules: str = "kafka.yml"
 
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
     cassandra_exporter_port: int = 7072
     cassandra_heap: str = "1G"
+    cassandra_jmx_rules: str = "cassandra.yml"  # a file of stack/jmx, as kafka_jmx_rules
 
     prometheus_port: int = 9090
     scrape_interval: str = "5s"

@@ -67,38 +67,12 @@ def ingest_stack(lab_stack):
 
 @pytest.fixture
 def pipeline_flowing(lab_stack):
-    """The whole pipeline with data in every layer: the stream service (default
-    settings) writing the `events` topic into Cassandra, one malformed record
-    quarantined, the events API having served events, and the Streamlit pipeline view
-    up. Cheap when already flowing; yields the number of events this call published."""
-    import time
-    from datetime import datetime, timedelta, timezone
-
-    import httpx
-
-    from labsupport import events, schema
-    from labsupport.observe import prom
-    from labsupport.ingest import producers, topics
+    """The whole pipeline with data in every layer, as lesson 07 starts from
+    (`labsupport.lessons.reset.pipeline_flowing`: the stream service writing the
+    `events` topic into Cassandra, one malformed record quarantined, the events API
+    having served events, the pipeline view up). Cheap when already flowing; yields the
+    number of events this call published."""
     from labsupport.config import get_config
+    from labsupport.lessons.reset import pipeline_flowing as flowing
 
-    cfg = get_config()
-    lab_stack.up(["events-api"])
-    landed_before = prom.scalar('sum(rows_written_total{job="stream"})')
-    topics.ensure_topic(cfg=cfg)
-    schema.ensure(cfg)
-    end = datetime.now(timezone.utc).replace(microsecond=0)
-    batch = list(events.events_between(end - timedelta(seconds=60), end))
-    producers.publish(batch, topics.EVENTS_TOPIC, cfg=cfg)
-    producer = producers.make_producer(cfg)
-    producer.send(topics.EVENTS_TOPIC, key=b"sensor-bad", value=b"{not json").get(timeout=30)
-    producer.close()
-    r = httpx.get(f"{cfg.events_api}/events", params={"since": (end - timedelta(seconds=5)).isoformat(),
-                                                      "until": end.isoformat()}, timeout=10)
-    assert r.status_code == 200, r.text
-    lab_stack.up(["stream", "pipeline-view"])
-    deadline = time.monotonic() + 180
-    while prom.scalar('sum(rows_written_total{job="stream"})') < landed_before + len(batch) or \
-            not prom.query('quarantined_total{job="stream"}'):
-        assert time.monotonic() < deadline, "the stream did not land the events within 180 s"
-        time.sleep(1)
-    yield len(batch)
+    yield flowing(get_config())

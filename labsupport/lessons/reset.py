@@ -59,6 +59,46 @@ def _producer_tools(cfg: LabConfig) -> None:
     producer_ladder.tools_classpath(cfg)
 
 
+def pipeline_flowing(cfg: LabConfig) -> int:
+    """Data in every layer, so every dashboard and pipeline-view query has a series:
+    the events API up and having served events, the last minute's events and one
+    malformed record (quarantined) in the `events` topic, the stream service (default
+    settings) landing them, and the pipeline view up. Waits until Prometheus has seen
+    the stream write them; returns the number of events published (the tests'
+    ``pipeline_flowing`` fixture is this step)."""
+    import httpx
+
+    from labsupport import events, schema
+    from labsupport.ingest import producers, topics
+    from labsupport.observe import prom
+    from labsupport.waits import wait_for
+
+    stack.up(["events-api"], cfg=cfg)
+    landed_before = prom.scalar('sum(rows_written_total{job="stream"})', cfg)
+    topics.ensure_topic(cfg=cfg)
+    schema.ensure(cfg)
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    batch = list(events.events_between(end - timedelta(seconds=60), end))
+    producers.publish(batch, topics.EVENTS_TOPIC, cfg=cfg)
+    producers.publish_raw([(b"sensor-bad", b"{not json")], topics.EVENTS_TOPIC, cfg=cfg)
+    r = httpx.get(f"{cfg.events_api}/events", params={"since": (end - timedelta(seconds=5)).isoformat(),
+                                                      "until": end.isoformat()}, timeout=10)
+    r.raise_for_status()
+    stack.up(["stream", "pipeline-view"], cfg=cfg)
+    wait_for(lambda: prom.scalar('sum(rows_written_total{job="stream"})', cfg) >= landed_before + len(batch)
+             and prom.query('quarantined_total{job="stream"}', cfg), 180,
+             "the stream to land the published events and quarantine the malformed record", interval=1)
+    return len(batch)
+
+
+def _kafka_rules(cfg: LabConfig) -> None:
+    """Lesson 7 restarts Kafka on the seed's broken JMX rules; a run that stopped midway
+    may have left it there."""
+    from labsupport.lessons.jmx_rules import kafka_rules_restored
+
+    kafka_rules_restored(cfg)
+
+
 #: which lessons need each step. Lesson 3 on consume the topic, not the DAG: they get the
 #: events published directly and no Airflow (two minutes of start-up and a core's worth of
 #: CPU on a small machine). A later lesson that needs the DAG again widens its range.
@@ -67,6 +107,9 @@ STEPS: list[tuple[range, str, Callable[[LabConfig], None]]] = [
     (range(2, 3), "events API up, `events` topic created (Airflow starts with the lesson's settings)", _ingestion),
     (range(3, 100), "Cassandra schema applied, recent events in the topic", _stream_inputs),
     (range(6, 7), "Kafka's producer tools resolved (ProducerPerformance, `lab setup`)", _producer_tools),
+    (range(7, 100), "Kafka's exporter on the configured JMX rules (LAB_KAFKA_JMX_RULES, kafka.yml)", _kafka_rules),
+    (range(7, 8), "the pipeline flowing: stream, events-API traffic, a quarantined record, pipeline view",
+     pipeline_flowing),
 ]
 
 

@@ -59,9 +59,11 @@ def axis_title(unit: str) -> str:
     return AXIS_TITLES.get(unit, unit)
 
 
-def figure(title: str, minutes: float = 15, cfg: LabConfig | None = None) -> go.Figure:
-    """The panel drawn with plotly from Prometheus."""
-    p = dashboards.find(title)
+def figure(title: str, minutes: float = 15, cfg: LabConfig | None = None,
+           panel: dashboards.Panel | None = None) -> go.Figure:
+    """The panel drawn with plotly from Prometheus: the dashboard's panel ``title``, or
+    ``panel`` (a query of your own, drawn as the dashboard would)."""
+    p = panel or dashboards.find(title)
     fig = go.Figure(layout=dict(title=p.title, height=300, margin=dict(l=40, r=10, t=40, b=30),
                                 yaxis_title=axis_title(p.unit), legend=dict(orientation="h")))
     data = traces(p, minutes, cfg=cfg)

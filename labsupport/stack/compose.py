@@ -28,7 +28,7 @@ import yaml
 
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import LabError, MissingTool, PortBusy, ServiceFailed
-from labsupport.stack.services.base import Service, http_probe
+from labsupport.stack.services.base import Service, http_probe, jmx_rules_file
 
 PROJECT = "streamlab"
 AGENT_JAR = "jmx_prometheus_javaagent.jar"
@@ -171,6 +171,8 @@ def render(cfg: LabConfig) -> dict[str, bool]:
     if is_cluster(cfg):
         raise LabError(f"the compose stack runs one Kafka broker, LAB_KAFKA_BROKERS={cfg.kafka_brokers}",
                        "unset LAB_KAFKA_BROKERS, or run the cluster with the local backend")
+    for field in ("kafka_jmx_rules", "cassandra_jmx_rules"):  # the file uses them under the mounted stack/jmx
+        jmx_rules_file(cfg, field)
     out = render_dir(cfg)
     jar = agent_jar(cfg)
     fixed = out / AGENT_JAR

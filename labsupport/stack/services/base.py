@@ -12,7 +12,7 @@ from typing import Callable
 
 from labsupport.stack import procs
 from labsupport.config import LabConfig
-from labsupport.errors import DataDirProblem, PortBusy, ServiceFailed
+from labsupport.errors import DataDirProblem, LabError, PortBusy, ServiceFailed
 from labsupport.stack.readiness import NotReady, poll_until_ready
 
 VERSION_MARKER = ".lab-version"
@@ -247,6 +247,10 @@ class JvmService(Service):
                 return m.group(1)
         return "unknown"
 
+    def jmx_rules(self, field: str) -> Path:
+        """The rules file config field ``field`` names (see `jmx_rules_file`)."""
+        return jmx_rules_file(self.cfg, field)
+
     def exporter_agent(self, port: int, rules: Path) -> str:
         jars = list(self.paths.jars("jmx-exporter").glob("jmx_prometheus_javaagent-*.jar"))
         if not jars:
@@ -254,3 +258,18 @@ class JvmService(Service):
 
             raise MissingTool("the JMX exporter agent jar is missing", "run `lab setup`")
         return f"-javaagent:{jars[0]}={self.cfg.host}:{port}:{rules}"
+
+
+def jmx_rules_file(cfg: LabConfig, field: str) -> Path:
+    """The JMX exporter rules file named by config field ``field`` (``kafka_jmx_rules``):
+    a file of stack/jmx, which both backends read (the compose containers mount that
+    directory). A name that is no file there is refused before any JVM starts (the
+    agent would only fail inside the JVM)."""
+    name = getattr(cfg, field)
+    folder = cfg.paths.stack_dir / "jmx"
+    path = folder / name
+    if "/" in name or not path.is_file():
+        found = ", ".join(sorted(p.name for p in folder.glob("*.yml")))
+        raise LabError(f"LAB_{field.upper()}={name!r} is not a rules file of {folder}",
+                       f"unset it for the shipped rules, or name one of: {found}")
+    return path

@@ -57,7 +57,7 @@ class CassandraService(JvmService):
         jars = self.paths.jars(self.jar_component)
         jamm = sorted(jars.glob("jamm-*.jar"))
         stack = self.paths.stack_dir / "cassandra"
-        agent = self.exporter_agent(c.cassandra_exporter_port, self.paths.stack_dir / "jmx" / "cassandra.yml")
+        agent = self.exporter_agent(c.cassandra_exporter_port, self.jmx_rules("cassandra_jmx_rules"))
         return [
             self.java(), f"-Xms{c.cassandra_heap}", f"-Xmx{c.cassandra_heap}", *self.jvm_options(),
             *(f"-javaagent:{j}" for j in jamm[:1]), agent,

@@ -234,7 +234,7 @@ class KafkaService(JvmService):
                                 f"read {self.log}; `lab down --purge kafka` starts empty")
 
     def argv(self) -> list[str]:
-        agent = self.exporter_agent(self.node.exporter_port, self.paths.stack_dir / "jmx" / "kafka.yml")
+        agent = self.exporter_agent(self.node.exporter_port, self.jmx_rules("kafka_jmx_rules"))
         return [self.java(), agent, *self.jvm_args(), self.main_class, str(self.properties_file)]
 
     def probe(self) -> str | None:
