@@ -50,12 +50,20 @@ class Finding:
         return f"[empty] {self.panel}: {self.expr}\n        {why}"
 
 
+def current_names(cfg: LabConfig | None = None) -> set[str]:
+    """The metric names Prometheus has a series of *now*. Not its label-values API
+    (`prom.metric_names`): that lists every name still in its storage, so a name a
+    target stopped exporting a minute ago (a changed exporter rule, lesson 07) would
+    still count as existing, and the linter could not name it as missing."""
+    return {s["metric"]["__name__"] for s in prom.query('group by (__name__) ({__name__!=""})', cfg)}
+
+
 def check(expr: str, known: set[str] | None = None, title: str = "query", cfg: LabConfig | None = None) -> Finding | None:
     """One query: None when it returns series, else what is wrong with it (the metrics it
-    names that Prometheus does not have, with the closest real names)."""
+    names that Prometheus does not have now, with the closest ones it has)."""
     if prom.query(expr, cfg):
         return None
-    known = set(prom.metric_names(cfg)) if known is None else known
+    known = current_names(cfg) if known is None else known
     missing = sorted(n for n in metric_names_in(expr) if n not in known)
     return Finding(title, expr, missing, {m: difflib.get_close_matches(m, known, n=3, cutoff=0.6) for m in missing})
 
@@ -70,7 +78,7 @@ def shipped_panels() -> list[dashboards.Panel]:
 def lint(cfg: LabConfig | None = None, panels: Iterable[dashboards.Panel] | None = None) -> list[Finding]:
     """Every query of ``panels`` (default: every query the lab shows) that returns no
     series, with what is wrong in it."""
-    known = set(prom.metric_names(cfg))
+    known = current_names(cfg)
     findings = []
     for panel in shipped_panels() if panels is None else panels:
         for target in panel.targets:
