@@ -102,7 +102,9 @@ def test_a_start_that_fails_readiness_leaves_nothing_behind(scratch_lab, tmp_pat
     with pytest.raises(ServiceFailed) as err:
         svc.start(said.append)
     assert "cassandra failed to start, not ready after 3s" in str(err.value)
-    assert "starting: " in err.value.log_tail and "CassandraDaemon" in err.value.log_tail  # this run's log
+    # the home is new, so whatever the tail shows is this run's own output (how many
+    # lines Cassandra prints in 3 s varies: the tail need not reach back to its header)
+    assert "cassandra" in err.value.log_tail.lower() and "INFO" in err.value.log_tail
     abandoned = [line for line in said if "start abandoned" in line]
     assert len(abandoned) == 1, said
     pgid = int(abandoned[0].split("process group ")[1].split()[0])

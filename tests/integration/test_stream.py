@@ -278,7 +278,9 @@ def test_count_before_write_runs_ahead_of_cassandra_when_writes_fail(spark, topi
         producers.publish(events_between(now - 2, now, profile), topic)
         wait_for(lambda: not job.query.isActive, 60, "the batch to fail")
         assert job.query.exception() is not None
-        assert job.metrics.value("rows_written_total") == 200  # counted, yet never stored
+        # counted, yet never stored: the failed batch holds some of the second 100 events
+        # (a trigger may fall inside the publish, so not necessarily all of them)
+        assert 100 < job.metrics.value("rows_written_total") <= 200
         assert job.metrics.value("write_failures_total") >= 1
     finally:
         job.stop()
