@@ -31,9 +31,7 @@ from typing import Iterable
 
 from labsupport.times import epoch_ms
 
-#: rows are tuples as built by ``sink._event_rows``:
-#: (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
-BUCKET, SHARD, EVENT_MS, EVENT_ID, PARTITION, OFFSET = 0, 1, 2, 3, 8, 9
+#: rows are ``labsupport.stream.sink.EventRow``s (named fields, a tuple underneath)
 
 SPAN_GAP_MS = 5_000
 SELECT_STORED = ("SELECT event_time, event_id, kafka_partition, kafka_offset FROM {ks}.events_by_bucket "
@@ -43,20 +41,20 @@ Key = tuple  # (bucket, shard, event_ms, event_id)
 
 
 def key_of(row: tuple) -> Key:
-    return row[BUCKET], row[SHARD], row[EVENT_MS], row[EVENT_ID]
+    return row.bucket, row.shard, row.event_ms, row.event_id
 
 
 def position_of(row: tuple) -> tuple[int, int]:
-    return row[PARTITION], row[OFFSET]
+    return row.kafka_partition, row.kafka_offset
 
 
 def first_copies(rows: Iterable[tuple]) -> list[tuple]:
     """One row per event id: the copy at the lowest (partition, offset)."""
     best: dict[str, tuple] = {}
     for row in rows:
-        have = best.get(row[EVENT_ID])
+        have = best.get(row.event_id)
         if have is None or position_of(row) < position_of(have):
-            best[row[EVENT_ID]] = row
+            best[row.event_id] = row
     return list(best.values())
 
 
@@ -64,7 +62,7 @@ def positions_by_id(rows: Iterable[tuple]) -> dict[str, set[tuple[int, int]]]:
     """{event id: Kafka positions of its copies} among ``rows`` (one micro-batch)."""
     out: dict[str, set] = {}
     for r in rows:
-        out.setdefault(r[EVENT_ID], set()).add(position_of(r))
+        out.setdefault(r.event_id, set()).add(position_of(r))
     return out
 
 
@@ -77,7 +75,7 @@ def not_counted_before(rows: list[tuple], stored: dict[Key, tuple[int, int]],
     keep = []
     for r in rows:
         pos = stored.get(key_of(r))
-        if pos is None or pos == position_of(r) or pos in ours.get(r[EVENT_ID], ()):
+        if pos is None or pos == position_of(r) or pos in ours.get(r.event_id, ()):
             keep.append(r)
     return keep
 
@@ -88,7 +86,7 @@ def spans(rows: Iterable[tuple], gap_ms: int = SPAN_GAP_MS) -> list[tuple[str, i
     event does not make the read cover the hour of rows written since."""
     times: dict[tuple, list[int]] = {}
     for r in rows:
-        times.setdefault((r[BUCKET], r[SHARD]), []).append(r[EVENT_MS])
+        times.setdefault((r.bucket, r.shard), []).append(r.event_ms)
     out = []
     for (bucket, shard), ms in times.items():
         ms.sort()

@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from labsupport.config import LabConfig
 from labsupport.stream import dedupe, layout
@@ -33,6 +33,28 @@ from labsupport.stream.poison import is_transient
 from labsupport.stream.settings import StreamSettings
 
 log = logging.getLogger("labsupport.stream")
+
+class EventRow(NamedTuple):
+    """One good event as the sink writes it: the hand-over frame's columns, in the order
+    of ``INSERT_BY_BUCKET`` (its first ten, then ``written_at``), named once here."""
+
+    bucket: str
+    shard: int
+    event_ms: int
+    event_id: str
+    source_id: str
+    event_type: str
+    value: float
+    payload: str | None
+    kafka_partition: int
+    kafka_offset: int
+    day: str
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the record sat in Kafka: (partition, offset)."""
+        return self.kafka_partition, self.kafka_offset
+
 
 INSERT_BY_BUCKET = ("INSERT INTO {ks}.events_by_bucket (bucket, shard, event_time, event_id, source_id, event_type, "
                     "value, payload, kafka_partition, kafka_offset, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -73,9 +95,9 @@ def group_by_partition(rows: list[tuple], key: Callable[[tuple], tuple], size: i
     return chunks
 
 
-def _weigh_event(e: tuple) -> int:
+def _weigh_event(e: EventRow) -> int:
     """Approximate serialized size of an events_by_bucket row: the payload plus ~160 bytes."""
-    return 160 + len(e[7] or "")
+    return 160 + len(e.payload or "")
 
 
 def minute_counts(event_ms: list[int]) -> dict[int, int]:
@@ -166,11 +188,11 @@ class CassandraSink:
                 if not retry:
                     raise
                 time.sleep(min(2.0, 0.25 * 2 ** attempt, max(left, 0.1)))
-        newest = max((e[2] for e in events), default=None)
+        newest = max((e.event_ms for e in events), default=None)
         if fresh:
             self.metrics.after_write(batch_id, len(events), reasons, newest, time.monotonic() - started)
         return {"batch_id": batch_id, "rows": len(events), "quarantined": len(quarantine), "replayed": not fresh,
-                "attempts": attempt, "committed_ms": int(time.time() * 1000), "event_ms": [e[2] for e in events]}
+                "attempts": attempt, "committed_ms": int(time.time() * 1000), "event_ms": [e.event_ms for e in events]}
 
     def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> tuple[bool, list]:
         """All writes of one batch; False when the guard says it was committed before.
@@ -187,7 +209,7 @@ class CassandraSink:
         if quarantine:
             execute_concurrent_with_args(session, st["quarantine"], quarantine, concurrency=s.concurrency,
                                          raise_on_first_error=True)
-        minutes = [(_day(m), m, cp, batch_id, n) for m, n in minute_counts([e[2] for e in events]).items()]
+        minutes = [(_day(m), m, cp, batch_id, n) for m, n in minute_counts([e.event_ms for e in events]).items()]
         if minutes:
             execute_concurrent_with_args(session, st["minute"], minutes, concurrency=s.concurrency,
                                          raise_on_first_error=True)
@@ -218,28 +240,27 @@ class CassandraSink:
         now_ms = int(time.time() * 1000)
         statements = []
         # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)
-        for chunk in group_by_partition(events, lambda e: (e[0], e[1]), s.batch_rows, _weigh_event, s.batch_bytes):
+        for chunk in group_by_partition(events, lambda e: (e.bucket, e.shard), s.batch_rows, _weigh_event, s.batch_bytes):
             batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._cl)
             for e in chunk:
-                batch.add(st["bucket"], (*e[:10], now_ms))
+                batch.add(st["bucket"], (*e[:10], now_ms))  # the row's fields in INSERT_BY_BUCKET order
             statements.append((batch, ()))
         if s.write_by_source:
-            for chunk in group_by_partition(events, lambda e: (e[4], e[10]), s.batch_rows):
+            for chunk in group_by_partition(events, lambda e: (e.source_id, e.day), s.batch_rows):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._cl)
                 for e in chunk:
-                    batch.add(st["source"], (e[4], e[10], e[2], e[3], e[5], e[6]))
+                    batch.add(st["source"], (e.source_id, e.day, e.event_ms, e.event_id, e.event_type, e.value))
                 statements.append((batch, ()))
         if statements:
             execute_concurrent(session, statements, concurrency=s.concurrency, raise_on_first_error=True)
         return events
 
 
-def _event_rows(good) -> list[tuple]:
+def _event_rows(good) -> list[EventRow]:
     if not len(good):
         return []
-    cols = [good[c].tolist() for c in ("bucket", "shard", "event_ms", "event_id", "source_id", "event_type",
-                                       "value", "payload", "kafka_partition", "kafka_offset", "day")]
-    return [(b, int(sh), int(ms), eid, src, et, float(v), p, int(pa), int(of), d)
+    cols = [good[c].tolist() for c in EventRow._fields]
+    return [EventRow(b, int(sh), int(ms), eid, src, et, float(v), p, int(pa), int(of), d)
             for b, sh, ms, eid, src, et, v, p, pa, of, d in zip(*cols)]
 
 

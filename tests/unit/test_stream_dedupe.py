@@ -1,10 +1,12 @@
 """The sink's rule for events the source published twice (labsupport.stream.dedupe): pure logic."""
 
 from labsupport.stream.dedupe import first_copies, key_of, not_counted_before
+from labsupport.stream.sink import EventRow
 
 
 def row(event_id, partition, offset, event_ms=1_000, bucket="2026-11-25T07", shard=0):
-    return (bucket, shard, event_ms, event_id, "sensor-1", "reading", 1.0, "{}", partition, offset, "2026-11-25")
+    return EventRow(bucket, shard, event_ms, event_id, "sensor-1", "reading", 1.0, "{}", partition, offset,
+                    "2026-11-25")
 
 
 def test_within_a_batch_one_copy_per_id_the_lowest_kafka_position():
