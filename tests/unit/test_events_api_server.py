@@ -59,29 +59,39 @@ def test_health_answers_while_the_costliest_requests_run(api_url):
     statuses: list[int] = []
     done = threading.Event()
 
+    probes: list[float] = []
+    deadline = time.monotonic() + 120
+
     def load() -> None:
+        """At least three pages each, and on until the prober has had 20 answers: on a
+        fast machine three pages alone can be over before 20 probes could be (a race on
+        the machine's speed, not a property of the API)."""
         with httpx.Client(base_url=api_url, timeout=60) as c:
-            for _ in range(3):
+            rounds = 0
+            while rounds < 3 or (len(probes) < 20 and time.monotonic() < deadline):
                 t = time.perf_counter()
                 statuses.append(c.get("/events", params=BIG).status_code)
                 big_latencies.append(time.perf_counter() - t)
+                rounds += 1
 
     workers = [threading.Thread(target=load) for _ in range(3)]
     for w in workers:
         w.start()
     watcher = threading.Thread(target=lambda: ([w.join() for w in workers], done.set()))
     watcher.start()
-    probes: list[float] = []
     with httpx.Client(base_url=api_url, timeout=30) as c:
         while not done.is_set():
             t = time.perf_counter()
             assert c.get("/health").json() == {"status": "ok"}
             probes.append(time.perf_counter() - t)
     watcher.join()
-    assert statuses == [200] * 9
+    assert len(statuses) >= 9 and set(statuses) == {200}
     typical_big = statistics.median(big_latencies)
     assert typical_big > 0.1, f"the load was too light to prove anything ({typical_big:.3f} s a page)"
-    # answered all along (on the event loop: ~60 answers here; ~4 when pages blocked it),
-    # each far quicker than one page
-    assert len(probes) >= 15, f"only {len(probes)} health answers during {sum(big_latencies):.1f} s of load"
-    assert statistics.median(probes) < typical_big / 10, (statistics.median(probes), typical_big)
+    # answered all along, each answer far quicker than one page. Measured: ~30 ms against
+    # 0.5-1 s pages when /health runs on the event loop; when pages were generated on the
+    # loop, a probe waited for whole pages (median 0.6-1.2 s against 0.9-1.3 s pages, 4
+    # answers in all). A third of a page separates the two with room for a busy machine,
+    # where the worker thread holding the GIL slows every probe a little.
+    assert len(probes) >= 20, f"only {len(probes)} health answers in {time.monotonic() - deadline + 120:.0f} s"
+    assert statistics.median(probes) < typical_big / 3, (statistics.median(probes), typical_big)
