@@ -159,3 +159,27 @@ def test_total_landed_is_the_pipelines_and_survives_a_restart_of_the_stream_coun
     assert total == len(first) + len(later), total
     report = audit(start, start + 15, Profile(rate=RATE, burst_every=0, seed=tag), keyspace=keyspace)
     assert total == report.distinct_rows == report.landed, report.as_dict()
+
+
+def test_a_batch_already_committed_is_rewritten_but_never_counted_again(sandbox):
+    """The sink's replay guard, driven deterministically instead of by a random kill:
+    the same (checkpoint id, batch id) written twice — what Spark does when it re-runs
+    a batch whose commit it did not record — stores the same rows, reports the second
+    write as a replay, and adds nothing to the counter or the per-minute aggregate."""
+    tag, topic, keyspace = sandbox
+    settings = StreamSettings(topic=topic, keyspace=keyspace, query_name=f"q_{tag}")
+    now = int(time.time()) // 60 * 60 - 120
+    events = list(events_between(now, now + 5, Profile(rate=RATE, burst_every=0, seed=tag)))
+    frame = sink_frame([(i % 3, i, ev) for i, ev in enumerate(events)], settings)
+    metrics = StreamMetrics(settings.query_name)
+    sink = CassandraSink(get_config(), settings, metrics, lambda: f"cp-{tag}")
+    first = sink.write_batch(frame, 7)
+    again = sink.write_batch(frame, 7)
+    assert not first["replayed"] and again["replayed"], (first, again)
+    assert metrics.value("rows_written_total") == len(events) == first["rows"]
+    report = audit(now, now + 5, Profile(rate=RATE, burst_every=0, seed=tag), keyspace=keyspace, settings=settings)
+    assert report.landed == report.produced == len(events) and report.aggregate == len(events), report.as_dict()
+    assert report.duplicated == 0 and report.clean, report.as_dict()
+    # a new checkpoint id is a new query: the very same batch id now counts (failure mode 1)
+    CassandraSink(get_config(), settings, metrics, lambda: f"cp-{tag}-fresh").write_batch(frame, 7)
+    assert metrics.value("rows_written_total") == 2 * len(events)
