@@ -262,3 +262,27 @@ def set_config(cfg: LabConfig) -> LabConfig:
     global _config
     _config = cfg
     return cfg
+
+
+class EnvSettings:
+    """The environment round trip every settings object of the lab shares (how a
+    service passes ``StreamSettings`` or ``IngestSettings`` to its process): fields as
+    ``<ENV_PREFIX><FIELD>`` variables, a value that does not convert raises ``ENV_ERROR``."""
+
+    ENV_PREFIX = ""
+    ENV_ERROR: type | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides):
+        return cls(**{**env_values(cls, cls.ENV_PREFIX, environ, cls.ENV_ERROR), **overrides})
+
+    def to_env(self) -> dict[str, str]:
+        return {f"{self.ENV_PREFIX}{f.name.upper()}": _env_text(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _env_text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+

@@ -9,10 +9,9 @@ own defaults; a unit test keeps the two in step.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, fields
 
-from labsupport.config import env_values
+from labsupport.config import EnvSettings
 from labsupport.errors import LabError
 
 PREFIX = "LAB_INGEST_"
@@ -23,7 +22,9 @@ class BadIngestSetting(LabError):
 
 
 @dataclass(frozen=True)
-class IngestSettings:
+class IngestSettings(EnvSettings):
+    ENV_PREFIX, ENV_ERROR = PREFIX, BadIngestSetting
+
     #: the DAG's start_date (ISO-8601 UTC); empty = the lab's first Airflow start
     start_date: str = ""
     #: cron expression of the data intervals (one API window each)
@@ -46,17 +47,9 @@ class IngestSettings:
             raise BadIngestSetting(f"retry_delay_s={self.retry_delay_s} must be > 0 and <= "
                                    f"max_retry_delay_s={self.max_retry_delay_s}", "fix the two delays")
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "IngestSettings":
-        return cls(**{**env_values(cls, PREFIX, environ, BadIngestSetting), **overrides})
-
     def to_env(self) -> dict[str, str]:
         """The variables the DAG reads; an empty start date is left to the service."""
-        env = {f"{PREFIX}{f.name.upper()}": f"{getattr(self, f.name):g}" if isinstance(getattr(self, f.name), float)
-               else str(getattr(self, f.name)) for f in fields(self)}
+        env = super().to_env()
         if not self.start_date:
             env.pop(f"{PREFIX}START_DATE")
         return env
-
-    def replace(self, **changes) -> "IngestSettings":
-        return dataclasses.replace(self, **changes)

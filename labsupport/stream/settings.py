@@ -8,14 +8,13 @@ so ``lab up stream`` and a notebook's ``run(StreamSettings(...))`` run the same 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlparse
 
-from labsupport.config import LabConfig, env_values
+from labsupport.config import EnvSettings, LabConfig
 from labsupport.errors import LabError
 from labsupport.events import MAX_IDENTIFIER_CHARS
 
@@ -32,7 +31,9 @@ class BadStreamSetting(LabError):
 
 
 @dataclass(frozen=True)
-class StreamSettings:
+class StreamSettings(EnvSettings):
+    ENV_PREFIX, ENV_ERROR = "LAB_STREAM_", BadStreamSetting
+
     topic: str = "events"
     keyspace: str = "streamlab"
     query_name: str = "events_to_cassandra"
@@ -81,17 +82,6 @@ class StreamSettings:
                                    "use earliest or latest")
         if self.shards < 1:
             raise BadStreamSetting(f"shards={self.shards} must be at least 1", "use 1 (no sharding) or more")
-
-    # ---- environment round trip (how the service passes them to its process) ----------
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "StreamSettings":
-        return cls(**{**env_values(cls, "LAB_STREAM_", environ, BadStreamSetting), **overrides})
-
-    def to_env(self) -> dict[str, str]:
-        return {f"LAB_STREAM_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
-
-    def replace(self, **changes) -> "StreamSettings":
-        return dataclasses.replace(self, **changes)
 
     # ---- where the checkpoint lives ----------------------------------------------------
     def checkpoint_location(self, cfg: LabConfig) -> str:
