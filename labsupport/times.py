@@ -8,7 +8,11 @@ imports labsupport.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DURATION_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 
@@ -50,3 +54,12 @@ def iso_ms(ms: int) -> str:
 
 def minute_floor(t: datetime) -> datetime:
     return utc(t).replace(second=0, microsecond=0)
+
+
+def duration_s(text: str) -> float:
+    """Seconds in a Prometheus/Go-style duration (``5s``, ``1m30s``, ``250ms``): the
+    form the scrape interval is configured in."""
+    parts = _DURATION_PART.findall(text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 5s, 1m30s, 250ms)")
+    return sum(float(n) * _DURATION_UNIT_S[u] for n, u in parts)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
 from labsupport.observe import dashboards, prom
-from labsupport.config import LabConfig
+from labsupport.config import LabConfig, get_config
+from labsupport.times import duration_s
 
 # PromQL words that look like metric names but aren't.
 _KEYWORDS = {
@@ -22,6 +23,8 @@ _KEYWORDS = {
     "group", "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
     "offset", "le", "inf", "nan",
 }
+#: a name counts as current when it has a sample within this many scrape intervals
+FRESH_SCRAPES = 3
 _IDENT = re.compile(r"(?<![\w:.\"'])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
 
 
@@ -51,11 +54,17 @@ class Finding:
 
 
 def current_names(cfg: LabConfig | None = None) -> set[str]:
-    """The metric names Prometheus has a series of *now*. Not its label-values API
-    (`prom.metric_names`): that lists every name still in its storage, so a name a
-    target stopped exporting a minute ago (a changed exporter rule, lesson 07) would
-    still count as existing, and the linter could not name it as missing."""
-    return {s["metric"]["__name__"] for s in prom.query('group by (__name__) ({__name__!=""})', cfg)}
+    """The metric names some target exported in its last few scrapes.
+
+    Not its label-values API (`prom.metric_names`): that lists every name still in its
+    storage, so a name a target stopped exporting a minute ago (a changed exporter rule,
+    lesson 07) would still count as existing. Not the instant view either: a restarted
+    Prometheus writes no staleness markers for the series it scraped before it stopped,
+    so those stay in every instant query for its 5-minute lookback (lesson 07 run right
+    after lesson 06 saw its topics' ``_total`` series linger there)."""
+    cfg = cfg or get_config()
+    window = round(FRESH_SCRAPES * duration_s(cfg.scrape_interval))
+    return {s["metric"]["__name__"] for s in prom.query(f'{{__name__!=""}}[{window}s]', cfg)}
 
 
 def check(expr: str, known: set[str] | None = None, title: str = "query", cfg: LabConfig | None = None) -> Finding | None:
