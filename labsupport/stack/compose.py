@@ -34,14 +34,18 @@ PROJECT = "streamlab"
 AGENT_JAR = "jmx_prometheus_javaagent.jar"
 
 #: the services the compose file runs, in start order, with the LabConfig port fields
-#: each one takes on the host (published ports, or listening ports on the host network)
+#: each one takes on the host (published ports, or listening ports on the host network);
+#: the Kafka cluster's nodes take the ports the local backend gives them (KafkaService.ports)
 HOST_PORTS: dict[str, tuple[str, ...]] = {
     "kafka": ("kafka_port", "kafka_exporter_port"),
     "cassandra": ("cassandra_port", "cassandra_exporter_port"),
     "prometheus": ("prometheus_port",),
     "grafana": ("grafana_port",),
 }
-SERVICES = list(HOST_PORTS)
+#: the `kafka-cluster` profile: the local backend's cluster with this many brokers
+CLUSTER_BROKERS = 3
+CLUSTER_NODES = ["kafka-controller", *(f"kafka-{n}" for n in range(1, CLUSTER_BROKERS + 1))]
+SERVICES = ["kafka", *CLUSTER_NODES, "cassandra", "prometheus", "grafana"]
 
 #: where each file a local service reads comes from in the containers (the static test
 #: fails on a new config file until it is placed here): mounted from stack/ as it is,
@@ -83,9 +87,32 @@ def spec(cfg: LabConfig | None = None) -> dict:
 
 
 # ---- rendering ---------------------------------------------------------------------------
+def profile(cfg: LabConfig) -> str:
+    """The compose profile of the Kafka layout ``cfg`` asks for."""
+    from labsupport.stack.services.kafka import is_cluster
+
+    return "kafka-cluster" if is_cluster(cfg) else "one-broker"
+
+
+def active_services(cfg: LabConfig) -> list[str]:
+    """The services of the compose file ``cfg`` runs, in start order."""
+    from labsupport.stack.services import kafka_names
+
+    return [*kafka_names(cfg), "cassandra", "prometheus", "grafana"]
+
+
+def cluster_config(cfg: LabConfig) -> LabConfig:
+    return cfg.replace(kafka_brokers=CLUSTER_BROKERS)
+
+
 def compose_env(cfg: LabConfig) -> dict[str, str]:
-    """The variables the compose file uses: the lab's config, as every child process gets it."""
-    return cfg.to_env()
+    """The variables the compose file uses: the lab's config, as every child process gets
+    it, plus each cluster broker's exporter port (derived: the local backend's)."""
+    from labsupport.stack.services.kafka import kafka_nodes
+
+    nodes = {n.name: n.exporter_port for n in kafka_nodes(cluster_config(cfg)) if n.is_broker}
+    return {**cfg.to_env(), **{f"LAB_{name.upper().replace('-', '_')}_EXPORTER_PORT": str(port)
+                               for name, port in nodes.items()}}
 
 
 def kafka_properties(cfg: LabConfig) -> str:
@@ -101,6 +128,17 @@ def kafka_properties(cfg: LabConfig) -> str:
     }
     return f"{base}\n# ---- rendered by the lab for the compose container ----\n" + \
         "".join(f"{k}={v}\n" for k, v in keys.items())
+
+
+def cluster_node_properties(cfg: LabConfig, name: str) -> str:
+    """A cluster node's server.properties: exactly what the local backend renders for it
+    (the nodes run on the host network), its log under the node's volume."""
+    from labsupport.stack.services.kafka import kafka_nodes, render_properties
+
+    cluster = cluster_config(cfg)
+    node = next(n for n in kafka_nodes(cluster) if n.name == name)
+    base = (cfg.paths.stack_dir / "kafka" / "server.properties").read_text()
+    return render_properties(base, cluster, node, Path("/var/lib/kafka"))
 
 
 def cassandra_yaml(cfg: LabConfig) -> dict:
@@ -168,9 +206,11 @@ def render(cfg: LabConfig) -> dict[str, bool]:
     from labsupport.stack.services.kafka import is_cluster
     from labsupport.stack.services.prometheus import render_config
 
-    if is_cluster(cfg):
-        raise LabError(f"the compose stack runs one Kafka broker, LAB_KAFKA_BROKERS={cfg.kafka_brokers}",
-                       "unset LAB_KAFKA_BROKERS, or run the cluster with the local backend")
+    if is_cluster(cfg) and cfg.kafka_brokers != CLUSTER_BROKERS:
+        raise LabError(f"the compose stack's Kafka cluster has {CLUSTER_BROKERS} brokers, "
+                       f"LAB_KAFKA_BROKERS={cfg.kafka_brokers}",
+                       f"set LAB_KAFKA_BROKERS={CLUSTER_BROKERS} (or 1), or run {cfg.kafka_brokers} brokers "
+                       "with the local backend")
     for field in ("kafka_jmx_rules", "cassandra_jmx_rules"):  # the file uses them under the mounted stack/jmx
         jmx_rules_file(cfg, field)
     out = render_dir(cfg)
@@ -181,9 +221,12 @@ def render(cfg: LabConfig) -> dict[str, bool]:
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(jar, fixed)
     write_env(cfg)
+    # both layouts, whichever runs: every file the compose file mounts exists
+    cluster_changed = [_write(out / name / "server.properties", cluster_node_properties(cfg, name))
+                       for name in CLUSTER_NODES]
     return {
         "jar": jar_changed,
-        "kafka": _write(out / RENDERED["kafka/server.properties"], kafka_properties(cfg)),
+        "kafka": _write(out / RENDERED["kafka/server.properties"], kafka_properties(cfg)) or any(cluster_changed),
         "cassandra": _write(out / RENDERED["cassandra/cassandra.yaml"],
                             yaml.safe_dump(cassandra_yaml(cfg), sort_keys=False)),
         "prometheus": _write(out / RENDERED["prometheus/jobs.yml"],
@@ -205,8 +248,10 @@ def _compose_program() -> tuple[str, ...]:
 
 
 def compose_command(cfg: LabConfig) -> list[str]:
-    """The compose program with the project name, the env file and the compose file."""
-    return [*_compose_program(), "-p", PROJECT, "--env-file", str(env_file(cfg)), "-f", str(compose_file(cfg))]
+    """The compose program with the project name, the env file, the compose file and the
+    Kafka layout's profile."""
+    return [*_compose_program(), "-p", PROJECT, "--env-file", str(env_file(cfg)), "-f", str(compose_file(cfg)),
+            "--profile", profile(cfg)]
 
 
 def _process_env() -> dict[str, str]:
@@ -232,12 +277,24 @@ class ComposeService(Service):
     container state instead of a pid file, compose commands instead of signals."""
 
     def __init__(self, name: str, cfg: LabConfig):
-        if name not in HOST_PORTS:
+        if name not in SERVICES:
             raise LabError(f"the compose stack has no service {name!r}", f"choose one of: {', '.join(SERVICES)}")
         super().__init__(cfg.replace(backend="compose"))
         self.name = name
 
+    def local_twin(self) -> Service | None:
+        """The local backend's service of the same name: its ports (a cluster node's) and
+        its readiness probe, which the container is polled with too."""
+        from labsupport.stack.services import service
+
+        if self.name == "grafana":
+            return None
+        local = self.cfg.replace(backend="local")
+        return service(self.name, cluster_config(local) if self.name in CLUSTER_NODES else local)
+
     def ports(self) -> dict[str, int]:
+        if self.name in CLUSTER_NODES:
+            return self.local_twin().ports()
         return {field: getattr(self.cfg, field) for field in HOST_PORTS[self.name]}
 
     def version(self) -> str:
@@ -246,9 +303,7 @@ class ComposeService(Service):
     def probe(self) -> str | None:
         if self.name == "grafana":
             return http_probe(f"{self.cfg.grafana}/api/health")
-        from labsupport.stack.services import REGISTRY
-
-        return REGISTRY[self.name](self.cfg).probe()
+        return self.local_twin().probe()
 
     def container(self) -> str | None:
         cid = run(self.cfg, "ps", "-a", "-q", self.name, capture=True).strip()  # -a: exited ones too
@@ -267,10 +322,8 @@ class ComposeService(Service):
     def check_ports_free(self) -> None:
         """Before a container takes its ports: name the local backend or Debian's own
         Prometheus when one of them holds a port (the usual culprits)."""
-        from labsupport.stack.services import REGISTRY
-
-        local = REGISTRY.get(self.name)
-        if local and local(self.cfg.replace(backend="local")).running():
+        local = self.local_twin()
+        if local and local.running():
             raise PortBusy(f"{self.name}: the local backend's {self.name} is running on the same ports",
                            f"stop it first (`./lab down {self.name}`); both backends use the LAB_* ports")
         try:
@@ -328,8 +381,11 @@ def up(cfg: LabConfig | None = None, names: list[str] | None = None, wait: bool 
        progress: Callable[[str], None] = _say) -> dict:
     """Start the compose services (all by default) and, with ``wait``, poll each with the
     lab's own readiness probe (the same for Compose v1, which has no --wait, and v2)."""
+    from labsupport.stack.services import kafka_names
+
     cfg = (cfg or get_config()).replace(backend="compose")
-    chosen = [n for n in SERVICES if n in (names or SERVICES)]
+    asked = {m for n in (names or active_services(cfg)) for m in (kafka_names(cfg) if n == "kafka" else [n])}
+    chosen = [n for n in active_services(cfg) if n in asked]
     svcs = [ComposeService(n, cfg) for n in chosen]
     for svc in svcs:
         if not svc.running():

@@ -25,13 +25,13 @@ from labsupport.waits import wait_for
 def compose_backend():
     cfg = get_config()
     assert cfg.backend == "compose", "run with LAB_BACKEND=compose against `./lab up --backend compose`"
-    for name in compose.SERVICES:
+    for name in compose.active_services(cfg):  # the Kafka layout's profile (LAB_KAFKA_BROKERS) and the rest
         assert compose.ComposeService(name, cfg).running(), f"{name}: its container is not running"
     return cfg
 
 
 def test_the_lab_drives_containers_not_processes(compose_backend):
-    status = services.service("kafka", compose_backend).status()
+    status = services.service(services.kafka_names(compose_backend)[-1], compose_backend).status()
     assert status["state"] == "running" and status["pid"] is None and status["healthy"]
 
 

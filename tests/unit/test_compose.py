@@ -17,6 +17,7 @@ import yaml
 from labsupport.config import LabConfig, REPO_ROOT, get_config
 from labsupport.errors import LabError, PortBusy
 from labsupport.stack import compose, services
+from labsupport.stack.services.kafka import kafka_nodes
 from labsupport.stack.install import policy_rc_d_script
 
 COMPOSE = REPO_ROOT / "stack" / "compose.yaml"
@@ -260,9 +261,73 @@ def test_with_the_compose_backend_its_services_are_containers(tmp_path):
     assert not isinstance(services.service("kafka", cfg.replace(backend="local")), compose.ComposeService)
 
 
-def test_one_broker_only(tmp_path):
-    with pytest.raises(LabError, match="LAB_KAFKA_BROKERS"):
-        compose.render(lab_config(tmp_path, LAB_KAFKA_BROKERS="3"))
+# ---- issue 14: the Kafka cluster as a profile --------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cfg = lab_config(tmp_path_factory.mktemp("cluster-home"), LAB_KAFKA_BROKERS="3")
+    return cfg, resolved(cfg)
+
+
+def test_the_layout_is_a_profile_the_lab_chooses(default, cluster):
+    for (cfg, spec), wanted in ((default, "one-broker"), (cluster, "kafka-cluster")):
+        cmd = compose.compose_command(cfg)
+        assert cmd[cmd.index("--profile") + 1] == wanted
+        assert {n for n, svc in spec["services"].items() if wanted in svc.get("profiles", [])} == \
+            set(services.kafka_names(cfg))
+    for name, svc in default[1]["services"].items():  # everything else runs in both layouts
+        assert svc.get("profiles") in (None, ["one-broker"], ["kafka-cluster"]), name
+    assert "kafka" not in (default[1]["services"]["prometheus"].get("depends_on") or {}), \
+        "a dependency on a service of an inactive profile fails `up`"
+
+
+def test_each_cluster_node_runs_what_the_local_backend_renders(cluster):
+    """Host network: a node's server.properties is the local backend's, only its log
+    directory moved onto the node's volume."""
+    cfg, spec = cluster
+    local = cfg.replace(backend="local")
+    for node in kafka_nodes(cfg):
+        svc = spec["services"][node.name]
+        assert svc["network_mode"] == "host" and "ports" not in svc
+        rendered = (compose.render_dir(cfg) / node.name / "server.properties").read_text().splitlines()
+        mine = services.service(node.name, local).render_properties().splitlines()
+        differ = [(a, b) for a, b in zip(rendered, mine) if a != b]
+        assert len(rendered) == len(mine) and [a for a, _ in differ] == ["log.dirs=/var/lib/kafka/logs"], differ
+        assert f"{node.name}-data:/var/lib/kafka" in {v.rsplit(":", 1)[0] if v.endswith((":rw", ":ro")) else v for v in svc["volumes"]}
+        assert next(t for _, s, t in bind_mounts({"services": {node.name: svc}})
+                    if s.name == "server.properties") == "/opt/lab/run/server.properties"
+
+
+def test_each_cluster_node_gets_its_exporter_port_and_heap_on_the_server_only(cluster):
+    cfg, spec = cluster
+    for node in kafka_nodes(cfg):
+        svc = spec["services"][node.name]
+        env = svc["environment"]
+        assert int(env["NODE_EXPORTER_PORT"]) == node.exporter_port
+        assert env["NODE_HEAP"] == (cfg.kafka_controller_heap if node.roles == "controller" else cfg.kafka_heap)
+        jvm = jvm_of(svc)
+        assert f"-javaagent:/opt/lab/{compose.AGENT_JAR}={cfg.host}:$NODE_EXPORTER_PORT:/opt/lab/jmx/kafka.yml" \
+            in jvm.replace("$$", "$")
+        assert "exec env" in jvm and "kafka-server-start.sh" in jvm
+        assert env["CLUSTER_ID"] == spec["services"]["kafka-controller"]["environment"]["CLUSTER_ID"]
+    targets = {t for job in yaml.safe_load((compose.render_dir(cfg) / "prometheus/prometheus.yml").read_text())
+               ["scrape_configs"] if job["job_name"] == "kafka" for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"127.0.0.1:{n.exporter_port}" for n in kafka_nodes(cfg)}
+
+
+def test_with_the_cluster_profile_kafka_names_the_containers(cluster):
+    cfg, _ = cluster
+    assert all(isinstance(services.service(n, cfg), compose.ComposeService) for n in services.kafka_names(cfg))
+    whole = services.service("kafka", cfg)
+    assert [m.name for m in whole.members] == services.kafka_names(cfg)
+    assert all(isinstance(m, compose.ComposeService) for m in whole.members)
+    local = cfg.replace(backend="local")
+    assert {n: services.service(n, cfg).ports() for n in services.kafka_names(cfg)} == \
+        {n: services.service(n, local).ports() for n in services.kafka_names(cfg)}
+
+
+def test_a_cluster_of_another_size_is_refused(tmp_path):
+    with pytest.raises(LabError, match="LAB_KAFKA_BROKERS=3"):
+        compose.render(lab_config(tmp_path, LAB_KAFKA_BROKERS="2"))
 
 
 # ---- issue 18.7 ----------------------------------------------------------------------------------
@@ -270,8 +335,10 @@ def test_kafka_cluster_id_is_a_kafka_uuid():
     """What `kafka-storage.sh random-uuid` makes and Kafka's docs ask for: unpadded URL-safe
     base64 of exactly 16 bytes (Uuid.fromString). Kafka 4.1's formatter stores any string
     (tried), so the old 17-byte id was a conformance fault, not what kept Kafka down."""
-    cid = compose.spec()["services"]["kafka"]["environment"]["CLUSTER_ID"]
-    raw = base64.urlsafe_b64decode(cid + "==")
-    assert len(cid) == 22 and len(raw) == 16, f"{cid!r} decodes to {len(raw)} bytes"
-    assert base64.urlsafe_b64encode(raw).decode().rstrip("=") == cid and not cid.startswith("-")
-    assert raw not in (bytes(16), bytes(15) + b"\x01"), "Kafka reserves the zero and the metadata topic id"
+    ids = {compose.spec()["services"][n]["environment"]["CLUSTER_ID"] for n in ["kafka", *compose.CLUSTER_NODES]}
+    assert len(ids) == 2, "one id for the one broker, one for the whole cluster"
+    for cid in ids:
+        raw = base64.urlsafe_b64decode(cid + "==")
+        assert len(cid) == 22 and len(raw) == 16, f"{cid!r} decodes to {len(raw)} bytes"
+        assert base64.urlsafe_b64encode(raw).decode().rstrip("=") == cid and not cid.startswith("-")
+        assert raw not in (bytes(16), bytes(15) + b"\x01"), "Kafka reserves the zero and the metadata topic id"

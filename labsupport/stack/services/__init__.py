@@ -65,6 +65,8 @@ def service(name: str, cfg: LabConfig | None = None) -> Service | KafkaCluster:
     if cfg.backend == "compose":  # the compose file's services are containers, not processes
         from labsupport.stack import compose
 
+        if name == "kafka" and is_cluster(cfg):
+            return KafkaCluster(cfg, [compose.ComposeService(n, cfg) for n in kafka_names(cfg)])
         if name in compose.SERVICES:
             return compose.ComposeService(name, cfg)
     if name in kafka_names(cfg):

@@ -294,9 +294,11 @@ class KafkaCluster:
 
     name = "kafka"
 
-    def __init__(self, cfg: LabConfig):
+    def __init__(self, cfg: LabConfig, members: list | None = None):
+        """``members``: the nodes as another backend runs them (compose containers);
+        by default the local processes."""
         self.cfg = cfg
-        self.members = [KafkaService(cfg, node) for node in kafka_nodes(cfg)]
+        self.members = members if members is not None else [KafkaService(cfg, node) for node in kafka_nodes(cfg)]
 
     def running(self) -> bool:
         return all(m.running() for m in self.members)
