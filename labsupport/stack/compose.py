@@ -138,7 +138,7 @@ def cluster_node_properties(cfg: LabConfig, name: str) -> str:
     cluster = cluster_config(cfg)
     node = next(n for n in kafka_nodes(cluster) if n.name == name)
     base = (cfg.paths.stack_dir / "kafka" / "server.properties").read_text()
-    return render_properties(base, cluster, node, Path("/var/lib/kafka"))
+    return render_properties(base, cluster, node, Path("/var/lib/kafka/data"))  # the volume, as the one broker
 
 
 def cassandra_yaml(cfg: LabConfig) -> dict:

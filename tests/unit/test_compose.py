@@ -291,8 +291,8 @@ def test_each_cluster_node_runs_what_the_local_backend_renders(cluster):
         rendered = (compose.render_dir(cfg) / node.name / "server.properties").read_text().splitlines()
         mine = services.service(node.name, local).render_properties().splitlines()
         differ = [(a, b) for a, b in zip(rendered, mine) if a != b]
-        assert len(rendered) == len(mine) and [a for a, _ in differ] == ["log.dirs=/var/lib/kafka/logs"], differ
-        assert f"{node.name}-data:/var/lib/kafka" in {v.rsplit(":", 1)[0] if v.endswith((":rw", ":ro")) else v for v in svc["volumes"]}
+        assert len(rendered) == len(mine) and [a for a, _ in differ] == ["log.dirs=/var/lib/kafka/data/logs"], differ
+        assert f"{node.name}-data:/var/lib/kafka/data" in {v.rsplit(":", 1)[0] if v.endswith((":rw", ":ro")) else v for v in svc["volumes"]}
         assert next(t for _, s, t in bind_mounts({"services": {node.name: svc}})
                     if s.name == "server.properties") == "/opt/lab/run/server.properties"
 
