@@ -70,6 +70,10 @@ class LabConfig:
     #: where checkpoints live: a local path or any Hadoop filesystem URI a cluster shares
     #: (file:///shared/…, hdfs://…, s3a://…); empty = <lab home>/checkpoints
     spark_checkpoint_root: str = ""
+    #: a Spark properties file (spark-defaults.conf format) applied after the lab's own
+    #: settings: what a real cluster needs that the lab cannot know (a driver address its
+    #: executors can reach, spark.kubernetes.container.image, s3a credentials, …)
+    spark_conf_file: str = ""
 
     java_home: str = ""  # empty = discover JDK 17 (see labsupport.java)
     ready_timeout: float = 180.0  # seconds a service may take to become ready

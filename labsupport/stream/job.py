@@ -53,6 +53,27 @@ def cluster_conf(cfg: LabConfig) -> dict[str, str]:
             "spark.executorEnv.PYTHONPATH": str(cfg.paths.repo)}
 
 
+def user_conf(cfg: LabConfig) -> dict[str, str]:
+    """The entries of ``LAB_SPARK_CONF_FILE`` (empty without one). Spark reads its own
+    spark-defaults.conf only as defaults under what a session sets, so the lab applies
+    this file itself, last: a cluster's settings win over the lab's."""
+    import javaproperties
+
+    if not cfg.spark_conf_file:
+        return {}
+    path = Path(cfg.spark_conf_file).expanduser()
+    try:
+        with open(path, encoding="utf-8") as f:
+            conf = javaproperties.load(f)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabError(f"LAB_SPARK_CONF_FILE={path} cannot be read ({type(exc).__name__}: {exc})",
+                       "point it at a readable spark-defaults.conf, or unset it") from None
+    if bad := sorted(k for k in conf if not k.startswith("spark.")):
+        raise LabError(f"LAB_SPARK_CONF_FILE={path}: {', '.join(bad)} are not Spark properties",
+                       "every key of the file starts with `spark.`")
+    return conf
+
+
 def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-stream", serve_ui: bool = False):
     """A session on ``cfg.spark_master`` (``local[2]`` by default) with the Kafka source,
     UTC, Arrow hand-over and Prometheus metrics.
@@ -69,7 +90,18 @@ def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-strea
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers must find pyarrow: the lab venv
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", cfg.host)
-    conf = {
+    builder = SparkSession.builder
+    for k, v in session_conf(cfg, app_name, serve_ui).items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def session_conf(cfg: LabConfig, app_name: str, serve_ui: bool) -> dict[str, str]:
+    """Every setting of a lab session: the lab's, a cluster's (`cluster_conf`), then the
+    learner's own file (`user_conf`), later ones winning."""
+    return {
         "spark.master": cfg.spark_master,
         "spark.app.name": app_name,
         "spark.driver.memory": "1g",
@@ -89,13 +121,8 @@ def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-strea
         "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
         "spark.local.dir": str(cfg.paths.home / "spark-tmp"),
         **cluster_conf(cfg),
+        **user_conf(cfg),
     }
-    builder = SparkSession.builder
-    for k, v in conf.items():
-        builder = builder.config(k, v)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark
 
 
 def read_checkpoint_id(checkpoint: Path) -> str:

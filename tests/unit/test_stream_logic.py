@@ -189,6 +189,39 @@ def test_a_cluster_master_ships_the_jars_and_the_lab_python_to_executors(tmp_pat
     assert conf["spark.executor.cores"] == "2" and conf["spark.pyspark.python"].endswith("python")
 
 
+def test_a_spark_conf_file_wins_over_the_labs_settings(tmp_path):
+    from labsupport.config import LabConfig
+    from labsupport.stream.job import session_conf
+
+    (tmp_path / "jars" / "spark-kafka").mkdir(parents=True)
+    (tmp_path / "jars" / "spark-kafka" / "spark-sql-kafka-0-10_2.13-4.2.0.jar").touch()
+    conf_file = tmp_path / "spark-defaults.conf"
+    conf_file.write_text("# a cluster's settings\nspark.driver.host 10.0.0.5\n"
+                         "spark.kubernetes.container.image=registry.example/spark-lab:4.2.0\n"
+                         "spark.executor.memory: 4g\n")
+    env = {"LAB_SPARK_MASTER": "k8s://https://10.0.0.1:6443", "LAB_SPARK_CONF_FILE": str(conf_file)}
+    conf = session_conf(LabConfig.from_env(env, home=tmp_path), "app", serve_ui=False)
+    assert conf["spark.driver.host"] == "10.0.0.5" and conf["spark.executor.memory"] == "4g"
+    assert conf["spark.kubernetes.container.image"] == "registry.example/spark-lab:4.2.0"
+    assert conf["spark.master"] == "k8s://https://10.0.0.1:6443"  # the rest stays the lab's
+    without = session_conf(LabConfig.from_env({}, home=tmp_path), "app", serve_ui=False)
+    assert without["spark.driver.host"] == "127.0.0.1" and "spark.kubernetes.container.image" not in without
+
+
+@pytest.mark.parametrize("content, problem", [(None, "cannot be read"), ("executor.memory=4g\n", "not Spark properties")])
+def test_a_bad_spark_conf_file_is_one_line_naming_it(tmp_path, content, problem):
+    from labsupport.config import LabConfig
+    from labsupport.errors import LabError
+    from labsupport.stream.job import user_conf
+
+    conf_file = tmp_path / "spark-defaults.conf"
+    if content is not None:
+        conf_file.write_text(content)
+    with pytest.raises(LabError, match=problem) as err:
+        user_conf(LabConfig.from_env({"LAB_SPARK_CONF_FILE": str(conf_file)}, home=tmp_path))
+    assert str(conf_file) in str(err.value)
+
+
 def test_lab_up_without_names_leaves_the_optional_cluster_out_unless_the_stream_runs_on_it():
     from labsupport.config import get_config
     from labsupport.stack import services
