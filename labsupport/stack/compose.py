@@ -41,11 +41,15 @@ HOST_PORTS: dict[str, tuple[str, ...]] = {
     "cassandra": ("cassandra_port", "cassandra_exporter_port"),
     "prometheus": ("prometheus_port",),
     "grafana": ("grafana_port",),
+    "spark-master": ("spark_master_port", "spark_master_ui_port"),
+    "spark-worker": ("spark_worker_ui_port",),
 }
 #: the `kafka-cluster` profile: the local backend's cluster with this many brokers
 CLUSTER_BROKERS = 3
 CLUSTER_NODES = ["kafka-controller", *(f"kafka-{n}" for n in range(1, CLUSTER_BROKERS + 1))]
-SERVICES = ["kafka", *CLUSTER_NODES, "cassandra", "prometheus", "grafana"]
+#: the `spark-cluster` profile: Spark's standalone master and worker
+SPARK_CLUSTER = ["spark-master", "spark-worker"]
+SERVICES = ["kafka", *CLUSTER_NODES, *SPARK_CLUSTER, "cassandra", "prometheus", "grafana"]
 
 #: where each file a local service reads comes from in the containers (the static test
 #: fails on a new config file until it is placed here): mounted from stack/ as it is,
@@ -87,18 +91,24 @@ def spec(cfg: LabConfig | None = None) -> dict:
 
 
 # ---- rendering ---------------------------------------------------------------------------
-def profile(cfg: LabConfig) -> str:
-    """The compose profile of the Kafka layout ``cfg`` asks for."""
+def on_own_spark_cluster(cfg: LabConfig) -> bool:
+    return cfg.spark_master == cfg.spark_cluster_url
+
+
+def profiles(cfg: LabConfig) -> list[str]:
+    """The compose profiles ``cfg`` asks for: the Kafka layout, and Spark's standalone
+    cluster when the stream is to run on the lab's own master."""
     from labsupport.stack.services.kafka import is_cluster
 
-    return "kafka-cluster" if is_cluster(cfg) else "one-broker"
+    return ["kafka-cluster" if is_cluster(cfg) else "one-broker", *(["spark-cluster"] if on_own_spark_cluster(cfg) else [])]
 
 
 def active_services(cfg: LabConfig) -> list[str]:
     """The services of the compose file ``cfg`` runs, in start order."""
     from labsupport.stack.services import kafka_names
 
-    return [*kafka_names(cfg), "cassandra", "prometheus", "grafana"]
+    spark = SPARK_CLUSTER if on_own_spark_cluster(cfg) else []
+    return [*kafka_names(cfg), "cassandra", "prometheus", *spark, "grafana"]
 
 
 def cluster_config(cfg: LabConfig) -> LabConfig:
@@ -205,6 +215,7 @@ def render(cfg: LabConfig) -> dict[str, bool]:
     changed (a running Prometheus must reload a changed config)."""
     from labsupport.stack.services.kafka import is_cluster
     from labsupport.stack.services.prometheus import render_config
+    from labsupport.stack.services.spark import daemon_properties
 
     if is_cluster(cfg) and cfg.kafka_brokers != CLUSTER_BROKERS:
         raise LabError(f"the compose stack's Kafka cluster has {CLUSTER_BROKERS} brokers, "
@@ -224,11 +235,14 @@ def render(cfg: LabConfig) -> dict[str, bool]:
     # both layouts, whichever runs: every file the compose file mounts exists
     cluster_changed = [_write(out / name / "server.properties", cluster_node_properties(cfg, name))
                        for name in CLUSTER_NODES]
+    spark_changed = _write(out / "spark" / "spark-defaults.conf", daemon_properties())
+    cfg.paths.checkpoints.mkdir(parents=True, exist_ok=True)  # the worker's mount of the shared root
     return {
         "jar": jar_changed,
         "kafka": _write(out / RENDERED["kafka/server.properties"], kafka_properties(cfg)) or any(cluster_changed),
         "cassandra": _write(out / RENDERED["cassandra/cassandra.yaml"],
                             yaml.safe_dump(cassandra_yaml(cfg), sort_keys=False)),
+        "spark": spark_changed,
         "prometheus": _write(out / RENDERED["prometheus/jobs.yml"],
                              yaml.safe_dump(render_config(cfg), sort_keys=False)),
     }
@@ -251,7 +265,7 @@ def compose_command(cfg: LabConfig) -> list[str]:
     """The compose program with the project name, the env file, the compose file and the
     Kafka layout's profile."""
     return [*_compose_program(), "-p", PROJECT, "--env-file", str(env_file(cfg)), "-f", str(compose_file(cfg)),
-            "--profile", profile(cfg)]
+            *(arg for name in profiles(cfg) for arg in ("--profile", name))]
 
 
 def _process_env() -> dict[str, str]:

@@ -138,6 +138,9 @@ def test_every_mount_source_is_rendered_under_the_lab_home_or_shared_from_the_re
     for name, source, target in bind_mounts(spec):
         # a missing source makes Docker create an empty *directory* there
         assert source.exists(), f"{name}: {source} does not exist after render()"
+        if source == cfg.paths.checkpoints:  # storage the host's driver and the worker share
+            assert target == str(source), f"{name}: the checkpoint root must be at the driver's path"
+            continue
         assert source.is_file() == bool(Path(target).suffix), f"{name}: {source} → {target}: file vs directory"
         assert source.is_relative_to(compose.render_dir(cfg)) or any(source.is_relative_to(d) for d in shared), \
             f"{name}: {source} is neither rendered into {compose.render_dir(cfg)} nor a shared file of the repo"
@@ -202,6 +205,10 @@ def test_every_port_in_the_compose_file_follows_the_config(moved):
             assert host == cfg.host and host_port == container_port
     taken.add(int(next(a for a in s["prometheus"]["command"] if a.startswith("--web.listen-address")).rsplit(":", 1)[1]))
     taken.add(int(s["grafana"]["environment"]["GF_SERVER_HTTP_PORT"]))
+    for name in compose.SPARK_CLUSTER:  # host network: the ports are the daemons' arguments
+        cmd = s[name]["command"]
+        taken |= {int(cmd[i + 1]) for i, a in enumerate(cmd) if a in ("--port", "--webui-port")}
+        taken |= {int(a.rsplit(":", 1)[1]) for a in cmd if a.startswith("spark://")}
     assert taken == {getattr(cfg, f) for fields in compose.HOST_PORTS.values() for f in fields}
     # no default port left anywhere: in the file, its commands and healthchecks, or a rendered file
     defaults = {str(getattr(LabConfig, f)) for f in PORT_FIELDS}
@@ -275,7 +282,7 @@ def test_the_layout_is_a_profile_the_lab_chooses(default, cluster):
         assert {n for n, svc in spec["services"].items() if wanted in svc.get("profiles", [])} == \
             set(services.kafka_names(cfg))
     for name, svc in default[1]["services"].items():  # everything else runs in both layouts
-        assert svc.get("profiles") in (None, ["one-broker"], ["kafka-cluster"]), name
+        assert svc.get("profiles") in (None, ["one-broker"], ["kafka-cluster"], ["spark-cluster"]), name
     assert "kafka" not in (default[1]["services"]["prometheus"].get("depends_on") or {}), \
         "a dependency on a service of an inactive profile fails `up`"
 
@@ -323,6 +330,34 @@ def test_with_the_cluster_profile_kafka_names_the_containers(cluster):
     local = cfg.replace(backend="local")
     assert {n: services.service(n, cfg).ports() for n in services.kafka_names(cfg)} == \
         {n: services.service(n, local).ports() for n in services.kafka_names(cfg)}
+
+
+def test_the_spark_cluster_profile_runs_the_local_services_arguments(tmp_path):
+    """On when the stream is to run on the lab's own master, with the very arguments and
+    spark-defaults.conf of the local services, the image's Spark the lab's pyspark."""
+    import pyspark
+
+    from labsupport.stack.services.spark import SparkMasterService, SparkWorkerService, daemon_properties
+
+    base = lab_config(tmp_path)
+    assert "spark-cluster" not in compose.compose_command(base)
+    cfg = base.replace(spark_master=base.spark_cluster_url)
+    cmd = compose.compose_command(cfg)
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--profile"] == ["one-broker", "spark-cluster"]
+    assert compose.active_services(cfg)[-3:] == ["spark-master", "spark-worker", "grafana"]
+    spec = resolved(cfg)["services"]
+    conf = compose.render_dir(cfg) / "spark" / "spark-defaults.conf"
+    assert conf.read_text() == daemon_properties()
+    local = cfg.replace(backend="local")
+    for name, svc_class in (("spark-master", SparkMasterService), ("spark-worker", SparkWorkerService)):
+        svc = spec[name]
+        assert svc["image"] == f"streamlab/spark:{pyspark.__version__}" and svc["network_mode"] == "host"
+        mine = [str(a) for a in svc_class(local).argv()[1:]]  # after the spark-class path
+        theirs = [str(a) for a in svc["command"][1:]]
+        differ = {(a, b) for a, b in zip(mine, theirs) if a != b}
+        assert len(mine) == len(theirs) and {a for a, _ in differ} <= {str(svc_class(local).properties_file),
+                                                                       str(local.paths.home / "spark-work")}, differ
+    assert spec["spark-master"]["build"]["args"]["PYSPARK_VERSION"] == pyspark.__version__
 
 
 def test_a_cluster_of_another_size_is_refused(tmp_path):

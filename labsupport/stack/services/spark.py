@@ -31,6 +31,14 @@ METRICS_PROPERTIES = {
 }
 
 
+def daemon_properties() -> str:
+    """The master's and the worker's spark-defaults.conf (both backends): metrics for
+    Prometheus, no REST submission port (one less listener)."""
+    lines = [f"spark.metrics.conf.{k} {v}" for k, v in METRICS_PROPERTIES.items()]
+    lines += ["spark.ui.prometheus.enabled true", "spark.master.rest.enabled false"]
+    return "\n".join(lines) + "\n"
+
+
 def spark_home() -> Path:
     import pyspark
 
@@ -65,10 +73,7 @@ class _SparkDaemon(Service):
         return self.run_dir / "spark-defaults.conf"
 
     def prepare(self) -> None:
-        lines = [f"spark.metrics.conf.{k} {v}" for k, v in METRICS_PROPERTIES.items()]
-        lines.append("spark.ui.prometheus.enabled true")
-        lines.append("spark.master.rest.enabled false")  # no REST submission port: one less listener
-        self.properties_file.write_text("\n".join(lines) + "\n")
+        self.properties_file.write_text(daemon_properties())
 
     def env(self) -> dict[str, str]:
         home = spark_home()
