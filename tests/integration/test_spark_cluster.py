@@ -53,3 +53,47 @@ def test_the_stream_runs_its_executors_on_the_worker_and_lands_everything_once(s
     finally:
         sandboxes.restore_stream(start=False)
 
+
+
+def _executors_on_workers(cfg) -> int:
+    """Cores the master has handed to the stream's application on live workers."""
+    return sum(w["coresused"] for w in master_state(cfg)["workers"] if w["state"] == "ALIVE")
+
+
+def test_kill9_of_the_worker_and_then_of_the_driver_each_resume_with_a_clean_audit(spark_cluster):
+    """The worker dies with its executor: the driver waits with its tasks pending and gets
+    a new executor once the worker is back. The driver (the `stream` service) dies: the
+    master drops its application, and the restarted service resumes from its checkpoint.
+    Either way nothing is missing and nothing is counted twice."""
+    from labsupport import stack
+
+    cfg = spark_cluster
+    svc = sandboxes.stream_sandbox(f"clusterkill_{sandboxes.unique_tag()}", cfg=cfg)
+    try:
+        s = svc.settings
+        profile = Profile(rate=100, burst_every=0, seed=s.topic)
+        with Feeder(s.topic, profile, cfg) as feed:
+            wait_for(lambda: svc.metric("batches_committed_total", down=0) >= 2, 180, "two batches on the cluster")
+
+            assert stack.kill("spark-worker", cfg=cfg)
+            wait_for(lambda: _executors_on_workers(cfg) == 0, 60, "the master to see the worker and its executor gone")
+            committed = svc.metric("batches_committed_total", down=0)
+            stack.up(["spark-worker"], cfg=cfg)
+            wait_for(lambda: svc.metric("batches_committed_total", down=0) >= committed + 2, 300,
+                     "two more batches on a new executor once the worker is back")
+            assert _executors_on_workers(cfg) >= 1
+
+            app_before = {a["id"] for a in master_state(cfg)["activeapps"]}
+            assert svc.kill()
+            wait_for(lambda: not ({a["id"] for a in master_state(cfg)["activeapps"]} & app_before), 120,
+                     "the master to drop the dead driver's application")
+            svc.start()  # the same settings: the same checkpoint
+            wait_for(lambda: svc.metric("batches_committed_total", down=0) >= 2, 300,
+                     "two batches from the restarted driver")
+            since, until = feed.stop()
+        topics.wait_caught_up(s.topic, s.group_id, timeout=300, cfg=cfg)
+        report = audit(since, until, profile, keyspace=s.keyspace, settings=s, cfg=cfg)
+        assert report.produced > 0 and report.clean and report.landed == report.produced, report.as_dict()
+        assert svc.metric("query_restarts_total", down=0) == 0  # resumed from the checkpoint, not a retry loop
+    finally:
+        sandboxes.restore_stream(start=False)

@@ -230,3 +230,18 @@ def test_lab_up_without_names_leaves_the_optional_cluster_out_unless_the_stream_
     assert "spark-master" in services.names(cfg) and "spark-master" not in services.default_names(cfg)
     on_cluster = cfg.replace(spark_master=cfg.spark_cluster_url)
     assert {"spark-master", "spark-worker"} <= set(services.default_names(on_cluster))
+
+
+@pytest.mark.parametrize("states, ready", [(["ALIVE"], True), (["ALIVE", "DEAD"], True), (["DEAD", "ALIVE"], True),
+                                           (["DEAD"], False), ([], False)])
+def test_a_restarted_worker_is_ready_beside_its_dead_predecessor(monkeypatch, states, ready):
+    """After a kill -9 the master lists the dead worker (state DEAD) beside the new one at
+    the same web UI port, in no particular order."""
+    from labsupport.config import get_config
+    from labsupport.stack.services import spark
+
+    cfg = get_config()
+    workers = [{"webuiaddress": f"http://127.0.0.1:{cfg.spark_worker_ui_port}", "state": s} for s in states]
+    workers.append({"webuiaddress": "http://127.0.0.1:1", "state": "ALIVE"})  # someone else's worker
+    monkeypatch.setattr(spark, "master_state", lambda _cfg: {"workers": workers})
+    assert (spark.SparkWorkerService(cfg).probe() is None) == ready

@@ -127,4 +127,8 @@ class SparkWorkerService(_SparkDaemon):
         mine = [w for w in workers if str(w.get("webuiaddress", "")).endswith(f":{self.cfg.spark_worker_ui_port}")]
         if not mine:
             return "not registered with the master yet"
-        return None if mine[-1].get("state") == "ALIVE" else f"worker state {mine[-1].get('state')}"
+        # a killed worker's entry stays in the master's list as DEAD beside the new
+        # registration (same web UI port, in no particular order): ours is the live one
+        if any(w.get("state") == "ALIVE" for w in mine):
+            return None
+        return f"worker state {', '.join(sorted({str(w.get('state')) for w in mine}))}"
