@@ -340,6 +340,7 @@ class StreamJob:
         if self.listener is None:
             self.listener = OffsetCommitter(self.cfg.bootstrap_servers, s.group_id, s.query_name)
             self.listener.on_idle = lambda _e: self.metrics.query_idle.labels(s.query_name).set(1)
+            self.listener.on_lag = self.metrics.lag
             self.spark.streams.addListener(self.listener)
         writer = (parse(self.source(), s).writeStream.queryName(s.query_name)
                   .option("checkpointLocation", self.checkpoint_location)
@@ -350,6 +351,7 @@ class StreamJob:
             writer = writer.trigger(processingTime=s.trigger)
         self.query = writer.start()
         self.metrics.query_active.labels(s.query_name).set(1)
+        self.metrics.reads(s.topic)
         return self.query
 
     def stop(self) -> None:

@@ -32,6 +32,11 @@ class StreamMetrics:
         self.write_failures = Counter("write_failures", "Failed attempts to write a batch", lbl, registry=r)
         self.query_restarts = Counter("query_restarts", "Times the query was restarted after failing", lbl,
                                       registry=r)
+        self.consumer_lag = Gauge("consumer_lag_offsets", "Records of the topic not read yet when the last "
+                                  "batch was planned (Kafka's latest offset minus the batch's end, summed over "
+                                  "partitions)", lbl + ["topic"], registry=r)
+        self.source_info = Gauge("query_source_info", "1 for each topic the query reads (a dashboard joins "
+                                 "Kafka's per-topic series on it)", lbl + ["topic"], registry=r)
         self.query_active = Gauge("query_active", "1 while the streaming query runs", lbl, registry=r)
         self.query_idle = Gauge("query_idle", "1 once the query has caught up with its topic", lbl, registry=r)
         self.last_batch_id = Gauge("last_batch_id", "Id of the last committed micro-batch", lbl, registry=r)
@@ -82,6 +87,15 @@ class StreamMetrics:
         self.last_batch_id.labels(q).set(batch_id)
         if newest_event_ms is not None:
             self.event_time_lag.labels(q).set(max(0.0, time.time() - newest_event_ms / 1000))
+
+    def reads(self, topic: str) -> None:
+        """The query reads ``topic``: its source series and its lag exist from the start (at 0)."""
+        self.source_info.labels(self.query, topic).set(1)
+        self.consumer_lag.labels(self.query, topic)
+
+    def lag(self, offsets_by_topic: dict[str, int]) -> None:
+        for topic, n in offsets_by_topic.items():
+            self.consumer_lag.labels(self.query, topic).set(n)
 
     # ---- reading back (tests, notebooks) -------------------------------------------------
     def value(self, name: str, **labels) -> float:

@@ -18,17 +18,35 @@ from pyspark.sql.streaming import StreamingQueryListener
 log = logging.getLogger("labsupport.stream")
 
 
+def _offsets(raw: str | None) -> dict[tuple[str, int], int]:
+    """{(topic, partition): offset} of one Kafka offset JSON (``{"t": {"0": 12}}``)."""
+    if not raw or not raw.startswith("{"):
+        return {}
+    return {(topic, int(part)): int(off) for topic, parts in json.loads(raw).items()
+            for part, off in parts.items() if int(off) >= 0}
+
+
 def end_offsets(progress_sources) -> dict[tuple[str, int], int]:
     """{(topic, partition): next offset} from a progress event's sources."""
     out = {}
     for src in progress_sources:
-        raw = src.endOffset
-        if not raw or not raw.startswith("{"):
-            continue
-        for topic, parts in json.loads(raw).items():
-            for part, off in parts.items():
-                if int(off) >= 0:
-                    out[(topic, int(part))] = int(off)
+        out.update(_offsets(src.endOffset))
+    return out
+
+
+def offset_lag(progress_sources) -> dict[str, int]:
+    """{topic: records not read yet} from a progress event's sources: per partition, the
+    latest offset Kafka had when the batch was planned minus the batch's end offset.
+
+    Free to compute (Spark fetched the latest offsets to plan the batch), and exactly
+    what ``maxOffsetsPerTrigger`` leaves behind: 0 for an uncapped batch, the rest of the
+    backlog for a capped one. It is as of the batch's planning, and only known once the
+    batch is done: a long batch holds the previous value until it commits."""
+    out: dict[str, int] = {}
+    for src in progress_sources:
+        latest, end = _offsets(getattr(src, "latestOffset", None)), _offsets(src.endOffset)
+        for (topic, part), off in latest.items():
+            out[topic] = out.get(topic, 0) + max(off - end.get((topic, part), off), 0)
     return out
 
 
@@ -40,6 +58,7 @@ class OffsetCommitter(StreamingQueryListener):
         self._admin = None
         self.last_committed: dict[tuple[str, int], int] = {}
         self.on_idle = None  # optional callback(event) when the query caught up
+        self.on_lag = None  # optional callback({topic: offsets not read yet}) after each batch
 
     def _client(self):
         if self._admin is None:
@@ -56,6 +75,8 @@ class OffsetCommitter(StreamingQueryListener):
         progress = event.progress
         if self.query_name and progress.name != self.query_name:
             return
+        if self.on_lag is not None:
+            self.on_lag(offset_lag(progress.sources))
         offsets = end_offsets(progress.sources)
         if not offsets or offsets == self.last_committed:
             return
