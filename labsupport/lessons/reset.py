@@ -100,6 +100,14 @@ def _kafka_rules(cfg: LabConfig) -> None:
     kafka_rules_restored(cfg)
 
 
+def _stream_jars(cfg: LabConfig) -> None:
+    """Lesson 8 starts three sandboxed streams: say that the Kafka source's jars are
+    missing now, with the remedy, rather than when the first one fails to start."""
+    from labsupport.stream.job import spark_jars
+
+    spark_jars(cfg)
+
+
 #: which lessons need each step. Lesson 3 on consume the topic, not the DAG: they get the
 #: events published directly and no Airflow (two minutes of start-up and a core's worth of
 #: CPU on a small machine). A later lesson that needs the DAG again widens its range.
@@ -111,6 +119,7 @@ STEPS: list[tuple[range, str, Callable[[LabConfig], None]]] = [
     (range(7, 100), "Kafka's exporter on the configured JMX rules (LAB_KAFKA_JMX_RULES, kafka.yml)", _kafka_rules),
     (range(7, 8), "the pipeline flowing: stream, events-API traffic, a quarantined record, pipeline view",
      pipeline_flowing),
+    (range(8, 9), "the Spark Kafka source's jars resolved (`lab setup`)", _stream_jars),
 ]
 
 
