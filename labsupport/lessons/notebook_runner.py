@@ -25,6 +25,11 @@ def lessons(src: Path = NOTEBOOKS) -> list[Path]:
     return sorted(src.glob("[0-9][0-9]_*.ipynb"))
 
 
+def pages_dir(cfg: LabConfig | None = None) -> Path:
+    """Where the notebook tests leave each executed lesson as an HTML page (CI keeps them)."""
+    return (cfg or get_config()).paths.home / "artifacts" / "pages"
+
+
 def run(path: Path, fast: bool = True, cfg: LabConfig | None = None, parameters: dict | None = None,
         cell_timeout: int = CELL_TIMEOUT_S, out_dir: Path | None = None) -> tuple[Path, float]:
     """Execute one notebook; returns (executed copy, seconds). Raises on any cell error

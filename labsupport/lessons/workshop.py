@@ -21,6 +21,13 @@ beside the copies: ``%load solutions/NN.k.py`` in the cell replaces it with the 
 ``%load`` rather than a lab helper because it is plain IPython (any Jupyter front end, no
 import), it shows the learner the code before running it, and the file is generated from
 the same notebook as the copy, so the two cannot drift apart.
+
+A student copy is itself a valid lesson: an exercise cell that calls ``todo("NN.k")``
+instead of holding a solution block is an *unsolved* exercise (``Exercise.solved`` is
+False). That is what the ``workshop/exercises`` branch holds: its syllabus renders the
+same, building from it again gives the same copies (with the ``solutions/`` files it
+already has), and its notebook tests expect each lesson to stop at its first unsolved
+exercise (``first_unsolved``) instead of passing.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ class Exercise:
     minutes: int
     hint: str  #: the hint on one line, as the student copy's error message shows it
     cell: int  #: index of the code cell in the notebook
+    solved: bool = True  #: False in a student copy: the cell calls todo("NN.k") instead
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,11 @@ def _blocks(source: str, where: str) -> list[_Block]:
     return blocks
 
 
+def _calls_todo(source: str, ex_id: str) -> bool:
+    """The cell is a student copy's exercise: ``todo("NN.k"`` where the solution was."""
+    return re.search(rf"""\btodo\(\s*["']{re.escape(ex_id)}["']""", source) is not None
+
+
 def one_line(markdown: str) -> str:
     return " ".join(markdown.split())
 
@@ -113,10 +126,13 @@ def exercises(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
             raise BadExercise(f"{where}: a cell tagged 'solution'",
                               f"keep the solution in the exercise cell between {BEGIN} and {END}")
         meta = cell.metadata.get("exercise")
-        if not _blocks(cell.source, where):
-            if meta:
-                raise BadExercise(f"{where}: exercise metadata but no {BEGIN} block", "mark the solution")
-            continue
+        solved = bool(_blocks(cell.source, where))
+        if not solved:
+            if not meta:
+                continue
+            if not (isinstance(meta, dict) and _calls_todo(cell.source, str(meta.get("id")))):
+                raise BadExercise(f"{where}: exercise metadata but no {BEGIN} block (nor, as in a student copy, "
+                                  f"a todo(...) call)", "mark the solution")
         if not isinstance(meta, dict) or not {"id", "difficulty", "minutes"} <= set(meta):
             raise BadExercise(f"{where}: a solution without exercise metadata",
                               'add {"exercise": {"id": "NN.k", "difficulty": "easy", "minutes": 5}} to the cell')
@@ -138,8 +154,13 @@ def exercises(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
             raise BadExercise(f"{_where(name, index - 1, prose)}: exercise {ex_id} has no hint",
                               "end the task with <details><summary>Hint</summary> … </details>")
         found.append(Exercise(ex_id, heading.group(2), meta["difficulty"], meta["minutes"],
-                              one_line(hint.group(1)), index))
+                              one_line(hint.group(1)), index, solved))
     return found
+
+
+def first_unsolved(nb: nbformat.NotebookNode, name: str) -> Exercise | None:
+    """The exercise a student copy stops at (its first ``todo``); None for a solution version."""
+    return next((ex for ex in exercises(nb, name) if not ex.solved), None)
 
 
 def _parse(source: str, where: str) -> ast.Module:
@@ -200,6 +221,8 @@ def student_version(nb: nbformat.NotebookNode, name: str) -> tuple[nbformat.Note
     out = nbformat.from_dict(nb)
     solutions = {}
     for ex in exercises(nb, name):
+        if not ex.solved:  # already a student cell
+            continue
         cell = out.cells[ex.cell]
         solutions[ex.id] = solution_source(cell.source, ex)
         cell.source = student_cell(cell.source, ex, _where(name, ex.cell, cell))
@@ -210,12 +233,24 @@ def student_version(nb: nbformat.NotebookNode, name: str) -> tuple[nbformat.Note
 
 
 def render(src: Path) -> dict[str, str]:
-    """Every file of the student copies, relative path -> text; BadExercise before any is written."""
+    """Every file of the student copies, relative path -> text; BadExercise before any is written.
+
+    An exercise already unsolved in ``src`` (a student copy: the exercises branch) keeps
+    the solution file that was generated with it, ``src/solutions/NN.k.py``."""
     files: dict[str, str] = {}
     for path in sorted(src.glob(LESSON_GLOB)):
-        nb, solutions = student_version(nbformat.read(path, as_version=4), path.name)
+        original = nbformat.read(path, as_version=4)
+        nb, solutions = student_version(original, path.name)
         text = nbformat.writes(nb)
         files[path.name] = text if text.endswith("\n") else text + "\n"  # as nbformat.write puts it on disk
+        for ex in exercises(original, path.name):
+            if not ex.solved:
+                kept = src / SOLUTIONS_DIR / f"{ex.id}.py"
+                if not kept.is_file():
+                    raise BadExercise(f"{path.name}, cell {ex.cell}: exercise {ex.id} is a student copy (todo) "
+                                      f"without its {SOLUTIONS_DIR}/{ex.id}.py",
+                                      "build the student copies from the solution notebooks")
+                solutions[ex.id] = kept.read_text()
         for ex_id, text in solutions.items():
             files[f"{SOLUTIONS_DIR}/{ex_id}.py"] = text
     for extra in sorted(src.glob("*.md")):

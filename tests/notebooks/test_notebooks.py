@@ -1,16 +1,30 @@
 """Every lesson notebook, executed by papermill in fast mode against the real stack: in
 order, then each one alone after the services were stopped. A notebook's own checks cell
-is the assertion: papermill raises on any error."""
+is the assertion: papermill raises on any error.
+
+On the ``workshop/exercises`` branch the lessons are student copies (their exercise cells
+call ``todo`` instead of holding a solution): there each lesson must stop at its first
+unsolved exercise with ``ExerciseNotDone`` — and nowhere earlier — instead of passing
+(student_runs.assert_stops_at).
+
+Each in-order run is also rendered as an HTML page, plots included, into
+``<lab home>/artifacts/pages/`` (``notebook_runner.pages_dir``): what every lesson shows,
+to look at without running it. A page that cannot be rendered fails the test.
+"""
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from labsupport.lessons import notebook_runner
+from labsupport.config import get_config
+from labsupport.lessons import notebook_runner, workshop
 from labsupport.stack import services
+from tests.notebooks.student_runs import assert_stops_at, lab_put_back
 
 LESSONS = notebook_runner.lessons()
 #: every lesson runs alone too, from stopped services: its set-up cell must build its state
@@ -23,15 +37,44 @@ def _executed_checks(out) -> bool:
     return bool([c for c in executed.cells if c.cell_type == "code"][-1].get("execution_count"))
 
 
+def _run_lesson(lab_stack, path: Path, out_dir: Path) -> None:
+    """A solution version runs to its checks; a student copy stops at its first exercise."""
+    unsolved = workshop.first_unsolved(nbformat.read(path, as_version=4), path.name)
+    if unsolved is not None:
+        with lab_put_back(lab_stack, int(path.name[:2])):
+            assert_stops_at(path, unsolved, out_dir=out_dir)
+        return
+    out, seconds = notebook_runner.run(path, fast=True, out_dir=out_dir)
+    assert _executed_checks(out), "the checks cell did not run"
+    print(f"{path.name}: {seconds:.0f}s")
+
+
+@contextmanager
+def kept_as_page(path: Path, out_dir: Path):
+    """The executed copy of ``path`` rendered as a page afterwards, passed or failed (a
+    failed lesson's page shows where and why); a page left from an earlier run never
+    stands in for this one."""
+    executed, page = out_dir / path.name, notebook_runner.pages_dir() / f"{path.stem}.html"
+    executed.unlink(missing_ok=True)
+    page.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        if executed.exists():
+            notebook_runner.to_html(executed, page.parent)
+
+
 def test_there_are_lessons():
     assert len(LESSONS) >= 2
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_lesson_runs_in_fast_mode(lab_stack, path):
-    out, seconds = notebook_runner.run(path, fast=True)
-    assert _executed_checks(out), "the checks cell did not run"
-    print(f"{path.name}: {seconds:.0f}s")
+    out_dir = get_config().paths.home / "notebook-runs"
+    with kept_as_page(path, out_dir):
+        _run_lesson(lab_stack, path, out_dir)
+    page = notebook_runner.pages_dir() / f"{path.stem}.html"
+    assert page.stat().st_size > 0, page
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
@@ -68,6 +111,5 @@ def services_put_back(lab_stack):
 def test_lesson_runs_alone_from_stopped_services(services_put_back, lab_stack, path):
     lab_stack.down()
     assert services.running() == [], "the notebook must start from stopped services"
-    out, seconds = notebook_runner.run(path, fast=True)
-    assert _executed_checks(out), "the checks cell did not run"
-    print(f"{path.name} alone: {seconds:.0f}s, left running: {services.running()}")
+    _run_lesson(lab_stack, path, get_config().paths.home / "notebook-runs")
+    print(f"{path.name} alone: left running: {services.running()}")

@@ -216,3 +216,41 @@ def test_syllabus_refuses_a_lesson_without_its_time(tmp_path):
     src = write(tmp_path, lesson(header="# 07 · A lesson\n\nNo time given."))
     with pytest.raises(BadExercise, match=r"07_a_lesson.ipynb, cell 0: the header lacks its \*\*Time:\*\* line"):
         syllabus.render(src)
+
+
+# ---- a student copy as the lesson (the workshop/exercises branch) ---------------------------
+
+def test_student_copies_are_lessons_whose_exercises_are_unsolved(tmp_path):
+    """Built again from the copies themselves (what the exercises branch holds), the build
+    gives the same files; the syllabus reads the same exercises; the first one is where a
+    run stops."""
+    src = write(tmp_path, good_lesson())
+    (src / "README.md").write_text(syllabus.render(src))
+    first, second = tmp_path / "a", tmp_path / "b"
+    workshop.build(first, src=src)
+    workshop.build(second, src=first)
+    for rel in ["07_a_lesson.ipynb", "README.md", "solutions/07.1.py", "solutions/07.2.py"]:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    student = nbformat.read(first / "07_a_lesson.ipynb", as_version=4)
+    assert [(e.id, e.solved) for e in workshop.exercises(student, "07_a_lesson.ipynb")] == [("07.1", False),
+                                                                                          ("07.2", False)]
+    assert workshop.first_unsolved(student, "07_a_lesson.ipynb").cell == 3
+    assert workshop.first_unsolved(good_lesson(), "07_a_lesson.ipynb") is None
+    assert syllabus.render(first) == syllabus.render(src)
+
+
+def test_a_student_copy_without_its_solution_file_is_refused(tmp_path):
+    src = write(tmp_path, good_lesson())
+    copies = tmp_path / "copies"
+    workshop.build(copies, src=src)
+    (copies / "solutions" / "07.2.py").unlink()
+    with pytest.raises(BadExercise, match=r"07_a_lesson.ipynb, cell 5: exercise 07.2 is a student copy \(todo\) "
+                                          r"without its solutions/07.2.py"):
+        workshop.build(tmp_path / "again", src=copies)
+    assert not (tmp_path / "again").exists()
+
+
+def test_exercise_metadata_without_a_solution_or_a_todo_is_refused(tmp_path):
+    src = write(tmp_path, lesson(nbformat.v4.new_markdown_cell(exercise_md()), exercise_cell("x = 1\n")))
+    with pytest.raises(BadExercise, match=r"cell 3 \(id x03\): exercise metadata but no ### BEGIN SOLUTION block"):
+        workshop.build(tmp_path / "dest", src=src)
