@@ -108,10 +108,21 @@ def _stream_jars(cfg: LabConfig) -> None:
     spark_jars(cfg)
 
 
+def _kafka_cluster(cfg: LabConfig) -> LabConfig:
+    """Lesson 9 kills brokers: Kafka as a three-broker cluster (the one broker stopped,
+    its data kept), Prometheus on the cluster's targets. The steps after this one, and
+    this kernel (`set_config`), use the cluster; the lesson switches back at its end."""
+    from labsupport.lessons.replication import use_kafka_brokers
+
+    use_kafka_brokers(3, cfg)
+    return get_config()
+
+
 #: which lessons need each step. Lesson 3 on consume the topic, not the DAG: they get the
 #: events published directly and no Airflow (two minutes of start-up and a core's worth of
 #: CPU on a small machine). A later lesson that needs the DAG again widens its range.
-STEPS: list[tuple[range, str, Callable[[LabConfig], None]]] = [
+STEPS: list[tuple[range, str, Callable[[LabConfig], object]]] = [
+    (range(9, 10), "Kafka as a three-broker cluster (your one broker stopped, its data kept)", _kafka_cluster),
     (range(1, 100), "core services up (Kafka, Cassandra, Prometheus)", _core),
     (range(2, 3), "events API up, `events` topic created (Airflow starts with the lesson's settings)", _ingestion),
     (range(3, 100), "Cassandra schema applied, recent events in the topic", _stream_inputs),
@@ -130,6 +141,8 @@ def reset_to(lesson: int, cfg: LabConfig | None = None, progress=print) -> list[
     for lessons, what, step in STEPS:
         if lesson in lessons:
             progress(f"reset_to({lesson}): {what}")
-            step(cfg)
+            changed = step(cfg)
+            if isinstance(changed, LabConfig):  # a step that switched the layout: later steps use it
+                cfg = changed
             done.append(what)
     return done

@@ -9,7 +9,7 @@ import httpx
 import yaml
 
 from labsupport.config import LabConfig
-from labsupport.errors import MissingTool
+from labsupport.errors import MissingTool, ServiceFailed
 from labsupport.stack.services.base import Service
 from labsupport.stack.services.kafka import kafka_nodes
 
@@ -68,6 +68,18 @@ class PrometheusService(Service):
 
     def prepare(self) -> None:
         self.config_file.write_text(yaml.safe_dump(render_config(self.cfg), sort_keys=False))
+
+    def reload(self, progress=print) -> None:
+        """The running Prometheus on this config's targets (e.g. Kafka switched between one
+        broker and a cluster): re-render the file and ask it to reload (``--web.enable-lifecycle``),
+        keeping its data and its process; then wait until the running services' targets are up."""
+        self.prepare()
+        r = httpx.post(f"{self.cfg.prometheus}/-/reload", timeout=10)
+        if r.status_code != 200:
+            raise ServiceFailed(f"prometheus: reloading {self.config_file} failed: HTTP {r.status_code} {r.text[:200]}",
+                                f"read {self.log}; `lab restart prometheus` starts it on the new file")
+        progress(f"prometheus: reloaded on {self.config_file}")
+        self.wait_ready(progress)
 
     def argv(self) -> list[str]:
         c = self.cfg
