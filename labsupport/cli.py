@@ -335,9 +335,11 @@ def test(ctx: typer.Context) -> None:
     raise typer.Exit(rc)
 
 
-def _rates(text: str) -> list[float]:
+def _rates(text: str | None) -> list[float] | None:
     """``--rates 1000,5000``: positive, finite events/s (the option's callback, so a bad
-    list is a usage error before anything starts)."""
+    list is a usage error before anything starts); None when not given."""
+    if text is None:
+        return None
     try:
         rates = [float(r) for r in text.split(",")]
     except ValueError:
@@ -348,13 +350,17 @@ def _rates(text: str) -> list[float]:
 
 
 @app.command()
-def bench(what: Literal["up", "stream"] = typer.Argument("up", help="Benchmark to run: up (stack start-up) or "
-                                                                   "stream (rate ladder)."),
+def bench(what: Literal["all", "up", "stream"] = typer.Argument(
+              "all", help="all (every figure in one run: producers, sink ceiling, end to end, burst, recovery), "
+                          "up (stack start-up) or stream (rate ladder)."),
+          fast: bool = typer.Option(False, "--fast/--full", help="all: tiny sizes (a check, ~1.5 min on an idle "
+                                                                  "machine) or full sizes (~15-20 min)"),
           runs: int = typer.Option(3, "--runs", "-n", min=1, help="up: how many cold/warm starts"),
           # typed str (what is typed), handed over as list[float] by the callback
-          rates: str = typer.Option("1000,2500,5000,10000,20000", callback=_rates, help="stream: input rates, events/s"),
-          seconds: float = typer.Option(30.0, min=1.0, help="stream: how long each rate runs"),
-          trigger: str = typer.Option("", help="stream: trigger interval (default: the stream's setting)"),
+          rates: Optional[str] = typer.Option(None, callback=_rates,
+                                              help="stream, all: input rates, events/s (stream: 1000,2500,5000,10000,20000)"),
+          seconds: Optional[float] = typer.Option(None, min=1.0, help="stream, all: how long each rate runs (stream: 30)"),
+          trigger: str = typer.Option("", help="stream, all: trigger interval (default: the stream's setting)"),
           keep_going: bool = typer.Option(False, help="stream: run every rate even after one is not sustained"),
           ) -> None:
     """Measure speed goals (recorded with the machine described, not asserted)."""
@@ -365,11 +371,22 @@ def bench(what: Literal["up", "stream"] = typer.Argument("up", help="Benchmark t
     elif what == "stream":
         from labsupport.bench import stream as stream_bench
 
-        result = stream_bench.bench_stream(rates, seconds, trigger or None,
+        result = stream_bench.bench_stream(rates or stream_bench.DEFAULT_RATES, seconds or 30.0, trigger or None,
                                            stop_when_behind=not keep_going)
         typer.echo(json.dumps(result, indent=2))
         typer.echo(stream_bench.table(result))
         typer.echo(stream_bench.cpu_table(result))
+    else:
+        from labsupport.bench import report, suite
+
+        sizes = suite.FAST if fast else suite.FULL
+        overrides = {"rates": tuple(rates) if rates else None, "rung_s": seconds, "trigger": trigger or None}
+        sizes = sizes.replace(**{k: v for k, v in overrides.items() if v is not None})
+        result, folder = suite.run(sizes, mode="fast" if fast else "full")
+        typer.echo(report.markdown(result))
+        if not result["complete"]:
+            first = next(p for kind in ("failed", "missing", "inconsistent") for p in result["problems"][kind])
+            raise LabError(f"the bench is incomplete ({first})", f"read {folder}/report.md and the log above")
 
 
 @app.command("lint-metrics")

@@ -195,7 +195,9 @@ def _progress_since(query, batch_id: int) -> list[dict]:
 # ---- the ladder ------------------------------------------------------------------------------
 def bench_stream(rates=DEFAULT_RATES, seconds: float = 30.0, trigger: str | None = None,
                  progress=print, stop_when_behind: bool = True, warmup_s: float = WARMUP_S,
-                 **setting_overrides) -> dict:
+                 burst: tuple[float, float] | None = None, **setting_overrides) -> dict:
+    """The ladder; with ``burst=(factor, seconds)`` one more rung after it, at ``factor``
+    times the first rate for ``seconds``, whose ``catch_up_s`` is the burst's drain time."""
     from labsupport import schema
     from labsupport.ingest import topics
     from labsupport.stream.job import StreamJob
@@ -231,6 +233,12 @@ def bench_stream(rates=DEFAULT_RATES, seconds: float = 30.0, trigger: str | None
                      f"{'' if r['sustained'] else '  (NOT sustained)'}")
             if stop_when_behind and not r["sustained"]:
                 break
+        if burst:
+            factor, burst_s = burst
+            progress(f"burst: {factor:g}x {rates[0]:,}/s = {rates[0] * factor:,.0f}/s for {burst_s:.0f}s ...")
+            burst_rung = {"factor": factor, "base_rate": rates[0],
+                          **_rung(cfg, job, log, rates[0] * factor, burst_s, f"{run_id}b", topic, progress)}
+            progress(f"  -> drained {burst_rung['catch_up_s']}s after the burst's last event")
     finally:
         job.stop()
         _cleanup(cfg, topic, scratch)
@@ -241,7 +249,7 @@ def bench_stream(rates=DEFAULT_RATES, seconds: float = 30.0, trigger: str | None
               "best_sustained_rate": best["target_rate"] if best else None,
               "best_sustained_throughput": best["throughput"] if best else None,
               "services_running": sorted(s for s, st in stack.status(cfg=cfg).items() if st.get("state") == "running"),
-              "rungs": rungs, "machine": bench.machine(),
+              "rungs": rungs, "burst": burst_rung if burst else None, "machine": bench.machine(),
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     bench.record(cfg, result)
     return result

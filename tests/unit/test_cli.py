@@ -113,7 +113,7 @@ def one_line(text: str) -> str:
     (["bench", "stream", "--rates", "1,x"], "'1,x' is not a comma-separated list of events/s", "lab bench --help"),
     (["bench", "stream", "--rates", "1000,-5"], "every rate must be a positive number", "lab bench --help"),
     (["bench", "stream", "--seconds", "0"], "Invalid value for '--seconds'", "lab bench --help"),
-    (["bench", "strem"], "'strem' is not one of 'up', 'stream'", "lab bench --help"),
+    (["bench", "strem"], "'strem' is not one of 'all', 'up', 'stream'", "lab bench --help"),
     (["up", "--backend", "dockr"], "'dockr' is not one of 'local', 'compose'", "lab up --help"),
     (["down", "--backend", "dockr"], "'dockr' is not one of 'local', 'compose'", "lab down --help"),
     (["logs", "nosuchservice"], "no service named 'nosuchservice'", "choose one of: kafka"),
