@@ -30,6 +30,7 @@ from labsupport.config import LabConfig
 from labsupport.errors import LabError
 from labsupport.stack.services.stream import StreamService
 from labsupport.stream.settings import StreamSettings
+from labsupport.waits import wait_for
 
 SANDBOX = "bench_recovery"
 PHASES = ("process_up", "metrics_up", "query_active", "first_batch")
@@ -73,17 +74,19 @@ def measure(cfg: LabConfig, bound_s: float, feed_rate: float = 100.0,
         progress(f"  the stream service is stopped: starting a sandboxed one ({SANDBOX}) for the step")
         svc = stream_sandbox(SANDBOX, cfg=cfg, start=False)
         feeder = _feed(cfg, svc.settings.topic, feed_rate, 3 * bound_s)  # killed once done
-        svc.start(quiet)
     else:
         progress(f"  the stream service is running (topic {settings.topic}): it is restarted with its settings")
         svc = StreamService(cfg, settings)
     try:
-        last_before = max(committed_batch_ids(svc.checkpoint), default=-1)
+        if sandboxed:  # killed mid-stream, as a crash would find it: after its first batch
+            svc.start(quiet)
+            wait_for(lambda: committed_batch_ids(svc.checkpoint), bound_s, "the sandboxed stream's first batch")
         t0 = time.monotonic()
         svc.kill(quiet)
+        last_before = max(committed_batch_ids(svc.checkpoint), default=-1)  # nothing can commit any more
         progress(f"  kill -9 after batch {last_before}; `lab up stream` ...")
         result = _restart_and_watch(svc, last_before, t0, t0 + bound_s, committed_batch_ids)
-        progress(f"  first committed batch {result['seconds']:.1f} s after the kill ({result['until']})")
+        progress(f"  {result['until']} {result['seconds']:.1f} s after the kill")
         return {**result, "service_was": "stopped" if sandboxed else "running",
                 "topic": svc.settings.topic, "trigger": svc.settings.trigger}
     finally:
@@ -116,17 +119,18 @@ def _restart_and_watch(svc: StreamService, last_before: int, t0: float, deadline
                 marks.setdefault("metrics_up", now)
                 if active >= 1:
                     marks.setdefault("query_active", now)
-            if any(b > last_before for b in committed_batch_ids(svc.checkpoint)):
-                marks["first_batch"] = now
+            if after := [b for b in committed_batch_ids(svc.checkpoint) if b > last_before]:
+                marks["first_batch"], batch_after = now, min(after)
                 until = "first committed batch"
             elif started.done() and svc.metric("query_idle") == 1:
-                marks["first_batch"] = now  # caught up with nothing to commit: the service is ready
+                marks["first_batch"], batch_after = now, None  # caught up, nothing to commit: ready
                 until = "caught up (no input to commit)"
             time.sleep(POLL_S)
         started.result()
     for name in PHASES:  # a phase passed between two polls is dated with the next one
         marks.setdefault(name, marks["first_batch"])
-    return {"seconds": round(marks["first_batch"] - t0, 2), "until": until, "phases_s": phases_from_marks(marks, t0)}
+    return {"seconds": round(marks["first_batch"] - t0, 2), "until": until, "batch_before": last_before,
+            "batch_after": batch_after, "phases_s": phases_from_marks(marks, t0)}
 
 
 def _feed(cfg: LabConfig, topic: str, rate: float, seconds: float):
