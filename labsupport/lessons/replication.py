@@ -86,6 +86,18 @@ def use_kafka_brokers(n: int, cfg: LabConfig | None = None, progress: Callable[[
     return time.monotonic() - started
 
 
+def restore_layout(stream_was_running: bool, progress: Callable[[str], None] = print) -> float:
+    """Kafka back to the layout the lab is configured for (``LAB_KAFKA_BROKERS``: one
+    broker unless the learner chose more), then the default stream if it ran before the
+    lesson — only there: its checkpoint holds that layout's offsets. Returns the seconds."""
+    from labsupport.lessons.sandboxes import restore_stream
+
+    started = time.monotonic()
+    use_kafka_brokers(LabConfig.from_env().kafka_brokers, progress=progress)
+    restore_stream(get_config(), progress, start=stream_was_running)
+    return time.monotonic() - started
+
+
 # ---- what Prometheus says ----------------------------------------------------------------------
 def under_replicated(cfg: LabConfig | None = None) -> float:
     """Under-replicated partitions, summed over the brokers Prometheus scrapes (-1: no answer)."""
