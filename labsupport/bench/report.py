@@ -67,6 +67,16 @@ def headline_rung(e2e: dict) -> dict | None:
     return max(sustained or ladder, key=lambda r: r["throughput"], default=None)
 
 
+def end_to_end_basis(e2e: dict) -> str | None:
+    """What ``end_to_end_per_s`` is: a sustained rate, or what the stream committed when it kept up with none."""
+    rung = headline_rung(e2e)
+    if rung is None:
+        return None
+    return (f"the best sustained rung ({rung['target_rate']:,.0f}/s in)" if rung.get("sustained") else
+            f"no rung was sustained: what the stream committed at {rung['target_rate']:,.0f}/s in (its capacity "
+            "only if that input exceeded it)")
+
+
 def figures(sections: dict) -> dict[str, float | None]:
     """Every ``FIGURES`` entry read from the steps' sections (None where a step gave none)."""
     by_rung = {r["name"]: r.get("per_second") for r in (sections.get("producers") or {}).get("rungs", [])}
@@ -160,7 +170,7 @@ def build(sections: dict, steps: list[dict], **about) -> dict:
     figures, headline and problems."""
     figs = figures(sections)
     out = {"bench": "suite", **about, "steps": steps, "sections": sections, "figures": figs,
-           "headline": ratios(figs)}
+           "headline": ratios(figs), "end_to_end_basis": end_to_end_basis(sections.get("end_to_end") or {})}
     out["problems"] = problems(out)
     out["complete"] = complete(out["problems"])
     return out
@@ -186,6 +196,8 @@ def markdown(report: dict) -> str:
         v = report["headline"].get(name)
         lines.append(f"| {what} | {'**missing**' if v is None else f'{v:,.2f}'} | "
                      f"`{num}` ÷ {f'`{den}`' if isinstance(den, str) else f'{den:,}'} |")
+    if report.get("end_to_end_basis"):
+        lines += ["", f"End to end is {report['end_to_end_basis']}."]
     lines += ["", "## Figures", "", "| step | figure | value |", "|---|---|---|"]
     for name, (step, what) in FIGURES.items():
         lines.append(f"| {step.replace('_', ' ')} | {what} (`{name}`) | {_num(report['figures'].get(name))} |")

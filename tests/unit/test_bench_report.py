@@ -71,7 +71,10 @@ def test_without_a_sustained_rung_the_headline_quotes_the_capacity():
     secs = sections()
     for rung in secs["end_to_end"]["rungs"]:
         rung["sustained"] = False
-    assert build(secs)["figures"]["end_to_end_per_s"] == 5500
+    r = build(secs)
+    assert r["figures"]["end_to_end_per_s"] == 5500
+    assert r["end_to_end_basis"].startswith("no rung was sustained") and "6,000/s" in r["end_to_end_basis"]
+    assert build()["end_to_end_basis"] == "the best sustained rung (4,000/s in)"
 
 
 @pytest.mark.parametrize("drop", ["producers", "sink_ceiling", "end_to_end", "recovery"])
