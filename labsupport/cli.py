@@ -346,7 +346,7 @@ def _rates(text: str | None) -> list[float] | None:
         raise typer.BadParameter(f"{text!r} is not a comma-separated list of events/s, e.g. 1000,5000") from None
     if not all(math.isfinite(r) and r > 0 for r in rates):
         raise typer.BadParameter(f"{text!r}: every rate must be a positive number of events/s")
-    return rates
+    return [int(r) if r.is_integer() else r for r in rates]  # 1000, not 1000.0, in the progress lines
 
 
 @app.command()

@@ -28,6 +28,8 @@ from typing import Callable
 from labsupport.bench import scratch_data
 from labsupport.config import LabConfig
 from labsupport.errors import LabError
+from labsupport.lessons.restarts import committed_batch_ids
+from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.stack.services.stream import StreamService
 from labsupport.stream.settings import StreamSettings
 from labsupport.waits import wait_for
@@ -62,9 +64,6 @@ def phases_from_marks(marks: dict[str, float], t0: float) -> dict[str, float]:
 
 def measure(cfg: LabConfig, bound_s: float, feed_rate: float = 100.0,
             progress: Callable[[str], None] = print) -> dict:
-    from labsupport.lessons.restarts import committed_batch_ids
-    from labsupport.lessons.sandboxes import stream_sandbox
-
     quiet = lambda _msg: None  # noqa: E731
     found = StreamService(cfg)
     settings = running_settings(found)
@@ -85,7 +84,7 @@ def measure(cfg: LabConfig, bound_s: float, feed_rate: float = 100.0,
         svc.kill(quiet)
         last_before = max(committed_batch_ids(svc.checkpoint), default=-1)  # nothing can commit any more
         progress(f"  kill -9 after batch {last_before}; `lab up stream` ...")
-        result = _restart_and_watch(svc, last_before, t0, t0 + bound_s, committed_batch_ids)
+        result = _restart_and_watch(svc, last_before, t0, t0 + bound_s)
         progress(f"  {result['until']} {result['seconds']:.1f} s after the kill")
         return {**result, "service_was": "stopped" if sandboxed else "running",
                 "topic": svc.settings.topic, "trigger": svc.settings.trigger}
@@ -100,8 +99,7 @@ def measure(cfg: LabConfig, bound_s: float, feed_rate: float = 100.0,
             svc.start(progress)
 
 
-def _restart_and_watch(svc: StreamService, last_before: int, t0: float, deadline: float,
-                       committed_batch_ids) -> dict:
+def _restart_and_watch(svc: StreamService, last_before: int, t0: float, deadline: float) -> dict:
     marks: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
         started = pool.submit(svc.start, lambda _msg: None)

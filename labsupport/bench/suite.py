@@ -114,5 +114,7 @@ def run(sizes: Sizes = FULL, mode: str = "full", cfg: LabConfig | None = None,
                                                 if s.get("state") == "running"))
     folder = out_dir or cfg.paths.home / "bench" / time.strftime("%Y%m%dT%H%M%SZ", when)
     bench_report.write(result, folder)
+    startup.record(cfg, {k: result[k] for k in ("bench", "when", "mode", "machine", "figures", "headline", "complete")}
+                   | {"folder": str(folder)})  # the history every bench appends to
     progress(f"report: {folder}/report.md")
     return result, folder

@@ -48,6 +48,8 @@ def test_a_fast_bench_writes_a_complete_consistent_report_and_leaves_the_stack_a
     md = (folder / "report.md").read_text()
     assert all(f"`{name}`" in md for name in report.FIGURES)
     assert result["plots"] and all((folder / p).stat().st_size > 0 for p in result["plots"])
+    history = json.loads((cfg.paths.home / "bench" / "results.jsonl").read_text().splitlines()[-1])
+    assert history["folder"] == str(folder) and history["headline"] == result["headline"]
 
     # left as found: the stream service's state, no scratch keyspace
     assert StreamService(cfg).running() == stream_was_running
