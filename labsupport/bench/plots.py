@@ -27,6 +27,7 @@ def _bars(path: Path, title: str, names: list[str], values: list[float], ylabel:
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=2, fontsize=8)
     ax.axhline(SEED_FIXED_RATE, color="firebrick", linestyle="--", label=SEED_LABEL)
     ax.set_yscale("log")
+    ax.set_ylim(min(values + [SEED_FIXED_RATE]) / 2, max(values + [SEED_FIXED_RATE]) * 5)  # room for the legend
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
@@ -71,6 +72,8 @@ def ladder_png(report: dict, folder: Path) -> str | None:
     lat.plot(x, [r["latency_s"]["p50"] for r in rungs], marker="s", color="darkorange", label="p50 latency")
     lat.plot(x, [r["latency_s"]["p99"] for r in rungs], marker="^", color="firebrick", label="p99 latency")
     lat.set_ylabel("event → row latency, s")
+    ax.set_ylim(bottom=0)
+    lat.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + lat.get_legend_handles_labels()[0]
     ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=8)
     ax.set_title("End to end: the rate ladder")
