@@ -63,7 +63,8 @@ def phases_from_marks(marks: dict[str, float], t0: float) -> dict[str, float]:
 
 
 def measure(cfg: LabConfig, bound_s: float, feed_rate: float = 100.0,
-            progress: Callable[[str], None] = print) -> dict:
+            progress: Callable[[str], None] = print, group_id: str = "streamlab-bench") -> dict:
+    """The step; ``group_id``: the consumer group of a sandboxed stream (a running one keeps its own)."""
     quiet = lambda _msg: None  # noqa: E731
     found = StreamService(cfg)
     settings = running_settings(found)
@@ -71,7 +72,7 @@ def measure(cfg: LabConfig, bound_s: float, feed_rate: float = 100.0,
     feeder = None
     if sandboxed:
         progress(f"  the stream service is stopped: starting a sandboxed one ({SANDBOX}) for the step")
-        svc = stream_sandbox(SANDBOX, cfg=cfg, start=False)
+        svc = stream_sandbox(SANDBOX, cfg=cfg, start=False, group_id=group_id)
         feeder = _feed(cfg, svc.settings.topic, feed_rate, 3 * bound_s)  # killed once done
     else:
         progress(f"  the stream service is running (topic {settings.topic}): it is restarted with its settings")

@@ -197,7 +197,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {what} | {'**missing**' if v is None else f'{v:,.2f}'} | "
                      f"`{num}` ÷ {f'`{den}`' if isinstance(den, str) else f'{den:,}'} |")
     if report.get("end_to_end_basis"):
-        lines += ["", f"End to end is {report['end_to_end_basis']}."]
+        lines += ["", f"The end-to-end figure: {report['end_to_end_basis']}."]
     lines += ["", "## Figures", "", "| step | figure | value |", "|---|---|---|"]
     for name, (step, what) in FIGURES.items():
         lines.append(f"| {step.replace('_', ' ')} | {what} (`{name}`) | {_num(report['figures'].get(name))} |")

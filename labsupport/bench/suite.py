@@ -26,6 +26,8 @@ from labsupport.bench import startup
 from labsupport.config import LabConfig, get_config
 
 STEPS = ("producers", "sink_ceiling", "end_to_end", "recovery")
+#: the consumer group the benchmark's streams commit their offsets to: never the learner's stream's
+BENCH_GROUP = "streamlab-bench"
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ def run(sizes: Sizes = FULL, mode: str = "full", cfg: LabConfig | None = None,
         "sink_ceiling": lambda: sink_ceiling.measure(cfg, sizes.sink_rows, sizes.sink_repeats, progress),
         "end_to_end": lambda: stream_bench.bench_stream(
             list(sizes.rates), sizes.rung_s, sizes.trigger, progress=lambda m: progress(f"  {m}"),
-            warmup_s=sizes.warmup_s, burst=(sizes.burst_factor, sizes.burst_s)),
-        "recovery": lambda: recovery.measure(cfg, sizes.bounds_s["recovery"], sizes.recovery_feed_rate, progress),
+            warmup_s=sizes.warmup_s, burst=(sizes.burst_factor, sizes.burst_s), group_id=BENCH_GROUP),
+        "recovery": lambda: recovery.measure(cfg, sizes.bounds_s["recovery"], sizes.recovery_feed_rate, progress,
+                                             group_id=BENCH_GROUP),
     }
     steps, sections = [], {}
     for i, name in enumerate(STEPS, 1):
