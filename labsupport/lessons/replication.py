@@ -33,8 +33,9 @@ from labsupport.waits import TimedOut, wait_for
 
 #: the pipeline view's own query (stated once, in pipeline_stats): the sum over brokers
 URP = pipeline_stats.queries()["under_replicated"]
-#: how many brokers report the gauge: a dead broker's series is missing, not 0
-URP_SERIES = 'count(kafka_server_replicamanager_underreplicatedpartitions{job="kafka"})'
+#: how many brokers report the gauge: a dead broker's series is missing, not 0 (counted by
+#: service: series a restarted Prometheus still holds from other instances count once)
+URP_SERIES = 'count(count by (service) (kafka_server_replicamanager_underreplicatedpartitions{job="kafka"}))'
 
 
 # ---- the layout ----------------------------------------------------------------------------
