@@ -29,13 +29,16 @@ from labsupport.lessons.feed import Feeder
 from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.observe import pipeline_stats, prom
 from labsupport.stack import procs, services
+from labsupport.stack.services.kafka import kafka_nodes
 from labsupport.waits import TimedOut, wait_for
 
 #: the pipeline view's own query (stated once, in pipeline_stats): the sum over brokers
 URP = pipeline_stats.queries()["under_replicated"]
-#: how many brokers report the gauge: a dead broker's series is missing, not 0 (counted by
-#: service: series a restarted Prometheus still holds from other instances count once)
-URP_SERIES = 'count(count by (service) (kafka_server_replicamanager_underreplicatedpartitions{job="kafka"}))'
+#: how many of the layout's brokers report the gauge: a dead broker's series is missing,
+#: not 0. Only the layout's own services count: a restarted Prometheus still shows the
+#: other layout's last series (no staleness markers across its restart) for 5 minutes
+URP_SERIES = ('count(count by (service) (kafka_server_replicamanager_underreplicatedpartitions'
+              '{{job="kafka",service=~"{brokers}"}}))')
 
 
 # ---- the layout ----------------------------------------------------------------------------
@@ -112,7 +115,9 @@ def seen_down(name: str, cfg: LabConfig | None = None) -> bool:
 def healthy(cfg: LabConfig | None = None) -> bool:
     """0 under-replicated partitions, reported by every broker of the layout."""
     cfg = cfg or get_config()
-    return prom.scalar(URP_SERIES, cfg, default=0) == cfg.kafka_brokers and under_replicated(cfg) == 0
+    brokers = "|".join(n.name for n in kafka_nodes(cfg) if n.is_broker)
+    return (prom.scalar(URP_SERIES.format(brokers=brokers), cfg, default=0) == cfg.kafka_brokers
+            and under_replicated(cfg) == 0)
 
 
 def partition_replicas(cfg: LabConfig | None = None) -> list[dict]:
