@@ -36,11 +36,22 @@ def lab_put_back(lab_stack, lesson: int):
     finally:
         if profile is not None:
             api.put("/profile", json=profile)
+        back_to_configured_kafka(cfg)  # lesson 09 stops at its exercise on the cluster
         if lesson >= 4 or services.service("stream", cfg).running() != ("stream" in before):
             lessons.restore_stream(start="stream" in before)
         extra = [n for n in services.running() if n not in before]
         if extra:  # an empty list would mean every service
             lab_stack.down(extra)
+
+
+def back_to_configured_kafka(cfg) -> None:
+    """Kafka in the layout the lab is configured for: a run that stopped inside lesson 09
+    (its exercise, or a failure) leaves the three-broker cluster running, and every lesson
+    after it would be refused the one broker's ports."""
+    from labsupport.lessons.replication import brokers_of, running_kafka, use_kafka_brokers
+
+    if brokers_of(running_kafka(cfg)) not in (None, cfg.kafka_brokers):
+        use_kafka_brokers(cfg.kafka_brokers, cfg)
 
 
 def assert_stops_at(path: Path, exercise: Exercise, out_dir: Path | None = None) -> notebook_runner.Stop:

@@ -24,7 +24,7 @@ import pytest
 from labsupport.config import get_config
 from labsupport.lessons import notebook_runner, workshop
 from labsupport.stack import services
-from tests.notebooks.student_runs import assert_stops_at, lab_put_back
+from tests.notebooks.student_runs import assert_stops_at, back_to_configured_kafka, lab_put_back
 
 LESSONS = notebook_runner.lessons()
 #: every lesson runs alone too, from stopped services: its set-up cell must build its state
@@ -99,6 +99,7 @@ def services_put_back(lab_stack):
     these find the stack as it was (data is never purged)."""
     before = services.running()
     yield
+    back_to_configured_kafka(get_config())
     extra = [n for n in services.running() if n not in before]
     if extra:  # an empty list would mean every service
         lab_stack.down(extra)
