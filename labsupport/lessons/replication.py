@@ -28,8 +28,8 @@ from labsupport.lessons.audit import AuditReport, audit
 from labsupport.lessons.feed import Feeder
 from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.observe import pipeline_stats, prom
-from labsupport.stack import procs, services
-from labsupport.stack.services.kafka import kafka_nodes
+from labsupport.stack import services
+from labsupport.stack.services.kafka import kafka_nodes, running_kafka
 from labsupport.waits import TimedOut, wait_for
 
 #: the pipeline view's own query (stated once, in pipeline_stats): the sum over brokers
@@ -52,13 +52,6 @@ def brokers_of(names: list[str]) -> int | None:
         return 1
     ids = [int(n.rsplit("-", 1)[1]) for n in names if n.rsplit("-", 1)[-1].isdigit()]
     return max(ids + [2])
-
-
-def running_kafka(cfg: LabConfig) -> list[str]:
-    """Kafka processes of this lab alive now, by their pid files, whatever the layout."""
-    run = cfg.paths.pidfile("kafka").parent
-    return sorted(f.stem for f in run.glob("kafka*.json")
-                  if (rec := procs.read_record(f)) is not None and rec.alive())
 
 
 def use_kafka_brokers(n: int, cfg: LabConfig | None = None, progress: Callable[[str], None] = print) -> float:

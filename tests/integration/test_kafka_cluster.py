@@ -24,6 +24,7 @@ from kafka.errors import KafkaError, NotEnoughReplicasAfterAppendError, NotEnoug
 from labsupport import stack
 from labsupport.config import LabConfig
 from labsupport.ingest import topics
+from labsupport.lessons.replication import seen_down
 from labsupport.observe import prom
 from labsupport.stack import procs, scratch, services
 from labsupport.waits import wait_for
@@ -69,10 +70,6 @@ def _replicated_topic(cfg: LabConfig) -> str:
 
 def _urp(cfg: LabConfig) -> float:
     return prom.scalar(URP, cfg, default=-1)
-
-
-def _killed_broker_seen_down(cfg: LabConfig, name: str) -> bool:
-    return prom.scalar(f'up{{job="kafka",service="{name}"}}', cfg, default=-1) == 0
 
 
 def _urp_back_to_zero(cfg: LabConfig) -> bool:
@@ -167,7 +164,7 @@ def test_a_killed_broker_loses_no_acknowledged_write_and_shows_as_under_replicat
         # both at once: on a busy machine a follower can fall out of the ISR under load
         # before the kill, so URP > 0 alone can be seen before Prometheus's next scrape
         # of kafka-2 has failed
-        urp = wait_for(lambda: _killed_broker_seen_down(cluster, "kafka-2") and _urp(cluster) > 0 and _urp(cluster),
+        urp = wait_for(lambda: seen_down("kafka-2", cluster) and _urp(cluster) > 0 and _urp(cluster),
                        90, "under-replicated partitions in Prometheus while it scrapes kafka-2 as down")
         wait_for(lambda: len(load.acked) >= killed_at + 1000, 60, "1000 more writes acknowledged while down")
         stack.up(["kafka-2"], cfg=cluster)

@@ -85,6 +85,14 @@ def quorum_voters(cfg: LabConfig) -> str:
     return ",".join(f"{n.node_id}@{cfg.host}:{n.controller_port}" for n in kafka_nodes(cfg) if n.is_controller)
 
 
+def running_kafka(cfg: LabConfig) -> list[str]:
+    """The lab's Kafka processes alive now, by their pid files, whatever the layout
+    (``kafka``, or ``kafka-controller`` and ``kafka-N``)."""
+    run = cfg.paths.pidfile("kafka").parent
+    return sorted(f.stem for f in run.glob("kafka*.json")
+                  if (rec := procs.read_record(f)) is not None and rec.alive())
+
+
 def cluster_properties(cfg: LabConfig, node: KafkaNode) -> dict[str, str]:
     """What a cluster node changes in the shared server.properties: its role and id, and
     internal topics replicated like the lab's own (`topics.replication`)."""
@@ -166,8 +174,7 @@ class KafkaService(JvmService):
         """Switching between one broker and a cluster while the other layout still runs
         would only show as a busy port: name the running layout and how to stop it."""
         mine = {n.name for n in kafka_nodes(self.cfg)}
-        other = sorted(f.stem for f in self.pidfile.parent.glob("kafka*.json")
-                       if f.stem not in mine and (rec := procs.read_record(f)) is not None and rec.alive())
+        other = [name for name in running_kafka(self.cfg) if name not in mine]
         if other:
             was = "a cluster" if "kafka" not in other else "one broker"
             raise ServiceFailed(f"{self.name}: the lab's Kafka is running as {was} ({', '.join(other)}), "
