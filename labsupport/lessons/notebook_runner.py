@@ -1,5 +1,6 @@
 """Run the lesson notebooks with papermill: `lab notebooks`, the notebook tests, and the
-student copies; render executed lessons as HTML pages.
+student copies (also the way a workshop learner goes through one: `run_as_learner`);
+render executed lessons as HTML pages.
 
 Fast mode sets the ``FAST`` parameter every lesson declares in its ``parameters``
 cell (smaller windows, bounded streams). A per-cell timeout makes a hung cell fail
@@ -15,6 +16,7 @@ from pathlib import Path
 import nbformat
 
 from labsupport.config import LabConfig, REPO_ROOT, get_config
+from labsupport.lessons.workshop import SOLUTIONS_DIR
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 CELL_TIMEOUT_S = 600
@@ -74,6 +76,58 @@ def run_until_error(path: Path, fast: bool = True, cfg: LabConfig | None = None,
         return Stop(err.ename, err.evalue, failed[0].get("id") if failed else None, time.monotonic() - started,
                     executed)
     return None
+
+
+@dataclass(frozen=True)
+class LearnerRun:
+    """A student copy run as a learner goes through it (``run_as_learner``)."""
+    stops: tuple[Stop, ...]  #: each exercise it stopped at, in order, before its solution was loaded
+    seconds: float
+    executed: Path  #: the copy as run, the loaded solutions in their cells
+
+
+def run_as_learner(path: Path, fast: bool = True, cfg: LabConfig | None = None, out_dir: Path | None = None,
+                   cell_timeout: int = CELL_TIMEOUT_S) -> LearnerRun:
+    """Run a student copy cell by cell in one kernel, the way a workshop learner does: when
+    an exercise's cell stops with ``ExerciseNotDone``, put its solution in the cell (what
+    ``%load solutions/NN.k.py`` does, from the ``solutions/`` beside the copy), run the
+    cell again and go on to the end. Any other error fails the run (nbclient's
+    CellExecutionError; the executed copy is written all the same).
+
+    One run proves both halves of a workshop lesson: the copy stops at each exercise with
+    its hint and nowhere else, and with the solutions loaded it runs to its checks."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    cfg = cfg or get_config()
+    out_dir = out_dir or cfg.paths.home / "student-runs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    nb = parameterize_notebook(load_notebook_node(str(path)), {"FAST": fast}, kernel_name="python3",
+                               language="python")
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    stops: list[Stop] = []
+    started = time.monotonic()
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as err:
+                    exercise = cell.metadata.get("exercise", {}).get("id")
+                    if err.ename != "ExerciseNotDone" or exercise is None:
+                        raise
+                    stops.append(Stop(err.ename, err.evalue, cell.get("id"), time.monotonic() - started, out))
+                    cell.source = (path.parent / SOLUTIONS_DIR / f"{exercise}.py").read_text()
+                    client.execute_cell(cell, index)
+    finally:
+        nbformat.write(nb, out)
+    return LearnerRun(tuple(stops), time.monotonic() - started, out)
 
 
 def _static_plotly(nb: nbformat.NotebookNode) -> None:

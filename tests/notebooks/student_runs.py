@@ -56,9 +56,15 @@ def back_to_configured_kafka(cfg) -> None:
 
 def assert_stops_at(path: Path, exercise: Exercise, out_dir: Path | None = None) -> notebook_runner.Stop:
     """Run the student copy at ``path`` (fast mode) and check it stopped exactly at ``exercise``."""
-    student = nbformat.read(path, as_version=4)
     stop = notebook_runner.run_until_error(path, fast=True, out_dir=out_dir)
     assert stop is not None, f"{path.name}: the student copy ran to the end past exercise {exercise.id}"
+    return assert_stopped_at(path, exercise, stop)
+
+
+def assert_stopped_at(path: Path, exercise: Exercise, stop: notebook_runner.Stop) -> notebook_runner.Stop:
+    """``stop`` is exactly ``exercise``'s: its message with the hint, raised in its own
+    cell, every code cell of the copy at ``path`` before it executed."""
+    student = nbformat.read(path, as_version=4)
     assert (stop.ename, stop.evalue) == ("ExerciseNotDone",
                                          f"Exercise {exercise.id} is not done yet: {exercise.hint}"), \
         f"{path.name} stopped with {stop.ename}: {stop.evalue[:300]}"

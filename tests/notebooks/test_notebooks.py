@@ -1,6 +1,11 @@
-"""Every lesson notebook, executed by papermill in fast mode against the real stack: in
-order, then each one alone after the services were stopped. A notebook's own checks cell
-is the assertion: papermill raises on any error.
+"""Every lesson notebook, executed in fast mode against the real stack: in order (the
+solution versions, by papermill), then each one alone after the services were stopped —
+as its student copy, the way a workshop learner goes through it: it must stop at each
+exercise with the exercise's hint and nowhere else, and with each solution loaded
+(`%load solutions/NN.k.py`) run on to its checks (notebook_runner.run_as_learner). One
+alone run proves the lesson builds its own state, the student copy stops where it should,
+and the generated solutions finish it. A notebook's own checks cell is the assertion: any
+other error fails the run.
 
 On the ``workshop/exercises`` branch the lessons are student copies (their exercise cells
 call ``todo`` instead of holding a solution): there each lesson must stop at its first
@@ -24,7 +29,8 @@ import pytest
 from labsupport.config import get_config
 from labsupport.lessons import notebook_runner, workshop
 from labsupport.stack import services
-from tests.notebooks.student_runs import assert_stops_at, back_to_configured_kafka, lab_put_back
+from tests.notebooks.student_runs import (assert_stopped_at, assert_stops_at, back_to_configured_kafka,
+                                         lab_put_back)
 
 LESSONS = notebook_runner.lessons()
 #: every lesson runs alone too, from stopped services: its set-up cell must build its state
@@ -108,9 +114,28 @@ def services_put_back(lab_stack):
     assert services.running() == before
 
 
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    """The student copies (`lab workshop build`), their solutions/ beside them."""
+    dest = tmp_path_factory.mktemp("student")
+    workshop.build(dest)
+    return dest
+
+
 @pytest.mark.parametrize("path", ALONE, ids=[p.stem for p in ALONE])
-def test_lesson_runs_alone_from_stopped_services(services_put_back, lab_stack, path):
+def test_lesson_runs_alone_from_stopped_services(services_put_back, lab_stack, student_dir, path):
     lab_stack.down()
     assert services.running() == [], "the notebook must start from stopped services"
-    _run_lesson(lab_stack, path, get_config().paths.home / "notebook-runs")
+    copy = student_dir / path.name
+    exercises = [e for e in workshop.exercises(nbformat.read(copy, as_version=4), path.name) if not e.solved]
+    if not exercises:  # nothing to stop at: the copy is the lesson
+        _run_lesson(lab_stack, path, get_config().paths.home / "notebook-runs")
+    else:
+        run = notebook_runner.run_as_learner(copy, fast=True)
+        assert len(run.stops) == len(exercises), [s.evalue for s in run.stops]
+        for exercise, stop in zip(exercises, run.stops):
+            assert_stopped_at(copy, exercise, stop)
+        assert _executed_checks(run.executed), "the checks cell did not run"
+        print(f"{path.name} as a learner: {run.seconds:.0f}s, solutions loaded for "
+              f"{', '.join(e.id for e in exercises)}")
     print(f"{path.name} alone: left running: {services.running()}")

@@ -1,19 +1,18 @@
-"""The student copies (`lab workshop build`), executed by papermill in fast mode against
-the real stack: each stops at its first exercise with exactly
+"""The student copies (`lab workshop build`) against the lessons they are built from.
+
+Their runs are in test_notebooks.py: each lesson's alone run *is* its student copy, gone
+through as a learner does (it must stop at each exercise with exactly
 
     ExerciseNotDone: Exercise NN.k is not done yet: <hint>
 
-raised in that exercise's own cell, and every code cell before it ran without error
-(student_runs.assert_stops_at). The solution versions are the lessons themselves
-(test_notebooks.py runs them). A student run stops at its first exercise, so it costs
-only the lesson's time up to there.
+raised in that exercise's own cell, and with ``solutions/NN.k.py`` loaded run on to its
+checks). What is checked here needs no service: that up to its first exercise a copy is
+the lesson itself — so the learner's run executes the very cells the solution version's
+run passed — and that every exercise has its solution file, the lesson's cell without the
+markers.
 
 On the ``workshop/exercises`` branch the lessons already are student copies: building
-them again must give the same cells (and their ``solutions/`` files), and their stop is
-what test_notebooks.py expects there — it is not run a second time here.
-
-This file sorts after test_notebooks.py on purpose: the lessons' own runs come first and
-leave the services running, which these runs reuse.
+them again must give the same cells (and their ``solutions/`` files).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import nbformat
 import pytest
 
 from labsupport.lessons import notebook_runner, workshop
-from tests.notebooks.student_runs import assert_stops_at, lab_put_back
 
 LESSONS = notebook_runner.lessons()
 
@@ -35,16 +33,20 @@ def student_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
-def test_student_copy_stops_at_its_first_exercise(lab_stack, student_dir, path):
+def test_student_copy_is_the_lesson_up_to_its_first_exercise(student_dir, path):
     original = nbformat.read(path, as_version=4)
     found = workshop.exercises(original, path.name)
-    student_path = student_dir / path.name
-    student = nbformat.read(student_path, as_version=4)
+    student = nbformat.read(student_dir / path.name, as_version=4)
     if not found or not found[0].solved:
         # nothing to strip (no exercise, or the lesson is a student copy already: the exercises
-        # branch): the copy is the lesson, whose own run is in test_notebooks
+        # branch): the copy is the lesson
         assert [c.source for c in student.cells] == [c.source for c in original.cells]
-        assert all((student_dir / workshop.SOLUTIONS_DIR / f"{e.id}.py").is_file() for e in found)
-        return
-    with lab_put_back(lab_stack, int(path.name[:2])):
-        assert_stops_at(student_path, workshop.first_unsolved(student, path.name))
+    else:
+        first = workshop.first_unsolved(student, path.name)
+        assert first is not None and first.id == found[0].id and first.cell == found[0].cell
+        assert [(c.id, c.source) for c in student.cells[:first.cell]] == \
+            [(c.id, c.source) for c in original.cells[:first.cell]]
+    for ex in found:
+        solution = (student_dir / workshop.SOLUTIONS_DIR / f"{ex.id}.py").read_text()
+        if ex.solved:
+            assert solution == workshop.solution_source(original.cells[ex.cell].source, ex)

@@ -1,6 +1,7 @@
 """`lab notebooks --html`: an executed lesson as a page that keeps its plots offline."""
 
 import nbformat
+import pytest
 import plotly.graph_objects as go
 
 from labsupport.lessons import notebook_runner
@@ -31,3 +32,43 @@ def test_page_is_the_same_every_time(tmp_path):
     path = executed_with_figures(tmp_path)
     first = notebook_runner.to_html(path, tmp_path / "a").read_bytes()
     assert notebook_runner.to_html(path, tmp_path / "b").read_bytes() == first
+
+
+def learner_lesson(tmp_path, last_cell: str):
+    """A two-exercise lesson (one top-level solution, one inside a function) built into a
+    student copy with its solutions/ beside it; returns the copy's path."""
+    from labsupport.lessons import workshop
+    from tests.unit.test_workshop import FUNCTION_CELL, TOPLEVEL_CELL, exercise_cell, exercise_md, lesson
+
+    nb = lesson(nbformat.v4.new_markdown_cell(exercise_md("07.1")), exercise_cell(TOPLEVEL_CELL, "07.1"),
+                nbformat.v4.new_markdown_cell(exercise_md("07.2")), exercise_cell(FUNCTION_CELL, "07.2"),
+                nbformat.v4.new_code_cell(last_cell))
+    nb.cells[1].metadata["tags"] = ["parameters"]  # FAST = False, as every lesson declares it
+    (tmp_path / "src").mkdir()
+    nbformat.write(nb, tmp_path / "src" / "07_lesson.ipynb")
+    workshop.build(tmp_path / "student", src=tmp_path / "src")
+    return tmp_path / "student" / "07_lesson.ipynb"
+
+
+def test_a_learner_run_stops_at_each_exercise_loads_its_solution_and_runs_to_the_end(tmp_path):
+    copy = learner_lesson(tmp_path, "assert answer == 42 and write_batch([1, 2], 7) == 2 and calls == [7]\n"
+                                    "print('checked', FAST)")
+    run = notebook_runner.run_as_learner(copy, fast=True, out_dir=tmp_path / "runs")
+    assert [(s.ename, s.evalue.split(":")[0]) for s in run.stops] == [
+        ("ExerciseNotDone", "Exercise 07.1 is not done yet"), ("ExerciseNotDone", "Exercise 07.2 is not done yet")]
+    student = nbformat.read(copy, as_version=4)
+    assert [s.cell_id for s in run.stops] == [student.cells[3].id, student.cells[5].id]
+    executed = nbformat.read(run.executed, as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "checked True\n"  # FAST injected as papermill does
+    loaded = {c.id: c.source for c in executed.cells}
+    assert "answer = x + 41" in loaded[student.cells[3].id] and "calls.append" in loaded[student.cells[5].id]
+    assert "todo(" not in loaded[student.cells[5].id]
+
+
+def test_a_learner_run_fails_on_any_other_error(tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    copy = learner_lesson(tmp_path, "raise ValueError('a broken lesson')")
+    with pytest.raises(CellExecutionError, match="a broken lesson"):
+        notebook_runner.run_as_learner(copy, out_dir=tmp_path / "runs")
+    assert (tmp_path / "runs" / copy.name).is_file()  # kept to see where it failed
