@@ -40,15 +40,23 @@ def _stream_inputs(cfg: LabConfig, minutes: int = 5) -> None:
     lesson publishes itself (lesson 3 audits the last minutes it published, and a
     second copy of those events would count as duplicates), and never the window an
     earlier call published, which is at least ``minutes`` older."""
-    from labsupport import events, schema
+    from labsupport import events
     from labsupport.ingest import producers, topics
 
-    schema.ensure(cfg)
-    topics.ensure_topic(cfg=cfg)
+    _schema_and_topic(cfg)
     if topics.received_since(topics.EVENTS_TOPIC, time.time() - minutes * 60, cfg=cfg):
         return
     end = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=minutes)
     producers.publish(events.events_between(end - timedelta(minutes=minutes), end), topics.EVENTS_TOPIC, cfg=cfg)
+
+
+def _schema_and_topic(cfg: LabConfig) -> None:
+    """Keyspace and tables, and the `events` topic (empty if new)."""
+    from labsupport import schema
+    from labsupport.ingest import topics
+
+    schema.ensure(cfg)
+    topics.ensure_topic(cfg=cfg)
 
 
 def _producer_tools(cfg: LabConfig) -> None:
@@ -125,7 +133,9 @@ STEPS: list[tuple[range, str, Callable[[LabConfig], object]]] = [
     (range(9, 10), "Kafka as a three-broker cluster (your one broker stopped, its data kept)", _kafka_cluster),
     (range(1, 100), "core services up (Kafka, Cassandra, Prometheus)", _core),
     (range(2, 3), "events API up, `events` topic created (Airflow starts with the lesson's settings)", _ingestion),
-    (range(3, 100), "Cassandra schema applied, recent events in the topic", _stream_inputs),
+    (range(3, 9), "Cassandra schema applied, recent events in the topic", _stream_inputs),
+    # lesson 9's streams read topics of their own: the cluster's `events` topic stays empty
+    (range(9, 100), "Cassandra schema applied, `events` topic created", _schema_and_topic),
     (range(6, 7), "Kafka's producer tools resolved (ProducerPerformance, `lab setup`)", _producer_tools),
     (range(7, 100), "Kafka's exporter on the configured JMX rules (LAB_KAFKA_JMX_RULES, kafka.yml)", _kafka_rules),
     (range(7, 8), "the pipeline flowing: stream, events-API traffic, a quarantined record, pipeline view",

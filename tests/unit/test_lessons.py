@@ -39,3 +39,11 @@ def test_lesson_3_gets_its_events_but_no_airflow(monkeypatch):
 def test_lesson_6_checks_for_kafkas_producer_tools_but_not_lesson_5_or_7(monkeypatch):
     assert any("producer tools" in c for c in _recorded(monkeypatch, 6))
     assert not any("producer tools" in c for c in _recorded(monkeypatch, 5) + _recorded(monkeypatch, 7))
+
+
+def test_lesson_9_gets_the_schema_and_topic_but_publishes_nothing_into_the_cluster(monkeypatch):
+    calls = _recorded(monkeypatch, 9)
+    assert "three-broker cluster" in calls[0]
+    assert any("`events` topic created" in c for c in calls)
+    assert not any("recent events" in c for c in calls)  # its streams read topics of their own
+    assert any("recent events" in c for c in _recorded(monkeypatch, 8))
