@@ -415,19 +415,24 @@ def notebooks(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized ru
 
     from labsupport.lessons import notebook_runner
 
-    lessons = notebook_runner.lessons()
-    unknown = [o for o in only or [] if not any(p.name.startswith(o) for p in lessons)]
-    if unknown:
-        raise LabError(f"no lesson starts with {', '.join(map(repr, unknown))}",
-                       f"choose among {', '.join(p.name[:2] for p in lessons)}")
-    for path in lessons:
-        if only and not any(path.name.startswith(o) for o in only):
-            continue
+    for path in _chosen_lessons(only):
         typer.echo(f"{path.name}: running ({'fast' if fast else 'full'} mode)")
         out, took = notebook_runner.run(path, fast=fast)
         typer.echo(f"{path.name}: ok in {took:.0f}s → {out}")
         if html:
             typer.echo(f"{path.name}: page {notebook_runner.to_html(out, Path(html))}")
+
+
+def _chosen_lessons(only: Optional[List[str]]) -> list:
+    """The lesson notebooks whose names start with one of ``only`` (all without it)."""
+    from labsupport.lessons import notebook_runner
+
+    lessons = notebook_runner.lessons()
+    unknown = [o for o in only or [] if not any(p.name.startswith(o) for p in lessons)]
+    if unknown:
+        raise LabError(f"no lesson starts with {', '.join(map(repr, unknown))}",
+                       f"choose among {', '.join(p.name[:2] for p in lessons)}")
+    return [p for p in lessons if not only or any(p.name.startswith(o) for o in only)]
 
 
 workshop_app = typer.Typer(help="Workshop material generated from the notebooks.", no_args_is_help=True)
@@ -443,6 +448,33 @@ def workshop_build(dest: str = typer.Argument("build/exercises")) -> None:
 
     for path in workshop.build(Path(dest)):
         typer.echo(f"wrote {path}")
+
+
+@workshop_app.command("rehearse")
+def workshop_rehearse(fast: bool = typer.Option(True, "--fast/--full", help="CI-sized runs (default) or full-size."),
+                      only: Optional[List[str]] = typer.Argument(None, help="Lesson prefixes, e.g. 03 08.")) -> None:
+    """Go through the student copies as a learner does: each must stop at its exercises with
+    the hint, and with each solution loaded run on to its checks (the day-before check of a
+    room's machine; `lab test` does the same for every lesson)."""
+    from nbclient.exceptions import CellExecutionError
+
+    from labsupport.config import get_config
+    from labsupport.lessons import notebook_runner, workshop
+
+    chosen = _chosen_lessons(only)
+    copies = get_config().paths.home / "workshop-rehearsal"
+    workshop.build(copies)
+    for path in chosen:
+        typer.echo(f"{path.name}: the student copy, as a learner ({'fast' if fast else 'full'} mode)")
+        try:
+            run = notebook_runner.run_as_learner(copies / path.name, fast=fast)
+        except CellExecutionError as err:
+            raise LabError(f"{path.name}: {err.ename}: {err.evalue[:300]}",
+                           f"the executed copy shows where: {get_config().paths.home / 'student-runs' / path.name}") \
+                from None
+        for stop in run.stops:
+            typer.echo(f"  stopped after {stop.seconds:.0f}s: {stop.evalue[:160]} — solution loaded")
+        typer.echo(f"{path.name}: ok in {run.seconds:.0f}s → {run.executed}")
 
 
 @workshop_app.command("branches")
