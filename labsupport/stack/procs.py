@@ -78,10 +78,18 @@ class ProcRecord:
         return p if not cmdline or cmdline == self.argv or self._tagged(p) else None
 
     def _tagged(self, p: psutil.Process) -> bool:
+        """The process carries this start's tag. Read while the process exec()s (the
+        launcher turning into its program), /proc/<pid>/environ comes back empty for a
+        moment: no evidence against it — its pid and start time already matched — so an
+        empty environment counts as ours (else `lab up spark-worker` saw its own worker
+        as exited, about one start in ten)."""
+        if not self.tag:
+            return False
         try:
-            return bool(self.tag) and p.environ().get(TAG_VAR) == self.tag
+            env = p.environ()
         except psutil.Error:
             return False
+        return not env or env.get(TAG_VAR) == self.tag
 
     def alive(self) -> bool:
         return self.leader() is not None

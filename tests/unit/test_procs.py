@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict
 
 import psutil
@@ -203,3 +204,31 @@ def test_a_start_that_never_gets_ready_leaves_no_process_behind(cfg):
     pgid = int(rec_line[0].split("process group ")[1].split()[0])
     assert procs.group_members(pgid) == []
     assert not svc.pidfile.exists() and svc.state() == "stopped"
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
+
+
+def test_a_launcher_that_execs_its_program_is_alive_throughout_the_exec(tmp_path):
+    """Spark's `spark-class` is a bash script that exec()s java. While the kernel swaps the
+    program, /proc/<pid>/environ reads empty for a moment; the record must still name
+    its process (it saw its own spark-worker as exited, about one start in ten)."""
+    launcher = tmp_path / "launcher"
+    launcher.write_text('#!/usr/bin/env bash\nready=$(echo ready)\nexec sleep 30\n')
+    launcher.chmod(0o755)
+    for trial in range(20):
+        pidfile = tmp_path / f"launcher{trial}.json"
+        rec = procs.spawn([str(launcher), "arg"], pidfile, tmp_path / "launcher.log")
+        try:
+            checks = 0
+            deadline = time.monotonic() + 10
+            while _cmdline(rec.pid)[:2] != ["sleep", "30"] and time.monotonic() < deadline:
+                assert rec.alive(), f"trial {trial}: seen as exited during the exec, after {checks} checks"
+                checks += 1
+            assert _cmdline(rec.pid)[:2] == ["sleep", "30"] and rec.alive()
+        finally:
+            procs.kill(pidfile)
