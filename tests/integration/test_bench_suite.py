@@ -33,6 +33,12 @@ def test_a_fast_bench_writes_a_complete_consistent_report_and_leaves_the_stack_a
     # what the steps did, from the real systems: every producer rung's records in its topic,
     # every synthetic row written, every event of the ladder and the burst committed
     assert [r["name"] for r in result["sections"]["producers"]["rungs"]] == list(producer_rungs.RUNGS)
+    for rung in result["sections"]["end_to_end"]["rungs"]:  # `lab bench stream`'s ladder, from the real pipeline
+        assert rung["landed"] == rung["sent"] > 0, rung
+        lat = rung["latency_s"]
+        assert 0 < lat["p50"] <= lat["p99"] <= lat["max"] < 120, lat
+        assert rung["cpu"]["ms_per_1k_events"]["cassandra"] > 0
+        assert rung["cpu"]["ms_per_1k_events"]["stream driver (python)"] > 0
     burst = result["sections"]["end_to_end"]["burst"]
     assert burst["factor"] == suite.FAST.burst_factor and burst["landed"] == burst["sent"] > 0
     rec = result["sections"]["recovery"]

@@ -3,6 +3,11 @@
 Every test has its own topic, keyspace and checkpoint. The crash tests run the job as
 the managed service `stream` (a real process, killed with SIGKILL); the quarantine test
 drives the same job in-process. Every wait is a poll with a deadline.
+
+The ephemeral checkpoint restarted at `latest` (events lost) is lesson 04's broken run A,
+asserted by its checks cell in both of CI's runs of the lesson; its run B (`earliest`,
+the aggregate counted twice) and the kill -9s run in the lesson's full mode only, so they
+are here.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from labsupport import schema
 from labsupport.lessons.audit import audit
 from labsupport.config import get_config
 from labsupport.events import Profile, events_between, make_event
-from labsupport.times import iso_ms, utc
+from labsupport.times import iso_ms
 from labsupport.stack.services.stream import StreamService
 from labsupport.stream.settings import StreamSettings
 
@@ -105,29 +110,6 @@ def test_kill9_three_times_loses_nothing_and_counts_nothing_twice(topic, keyspac
 
 
 # ---- failure mode 1: the checkpoint in the container's /tmp -------------------------------
-def test_ephemeral_checkpoint_with_latest_loses_events_produced_while_down(topic, keyspace, tag, stream_service):
-    from labsupport.stream.job import read_checkpoint_id
-
-    profile = Profile(rate=RATE, burst_every=0, seed=tag)
-    svc = stream_service(settings_for(tag, topic, keyspace, checkpoint="ephemeral", starting_offsets="latest"))
-    with Feeder(topic, profile) as feeder:
-        svc.start()
-        first = int(time.time()) + 1  # published after the query resolved `latest`
-        mark = first + 3
-        wait_for(lambda: audit(first, mark, profile, keyspace=keyspace).missing == 0 and time.time() > mark + 2,
-                 60, "the first run to land its events")
-        old_id = read_checkpoint_id(svc.checkpoint)
-        svc.simulate_container_restart()
-        assert read_checkpoint_id(svc.checkpoint) != old_id, "the restart must start a fresh checkpoint"
-        wait_for(lambda: metric(svc, "batches_committed_total") >= 2, 60, "two batches after the restart")
-        _, until = feeder.stop()
-    wait_caught_up(topic)
-    report = audit(utc(first), until, profile, keyspace=keyspace)
-    # the events published between the kill and the new query's start are gone for good
-    assert report.missing >= RATE * 3, report.as_dict()
-    assert report.landed > 0 and report.duplicated == 0, report.as_dict()
-
-
 def test_ephemeral_checkpoint_with_earliest_counts_the_aggregate_twice(topic, keyspace, tag, stream_service):
     profile = Profile(rate=RATE, burst_every=0, seed=tag)
     svc = stream_service(settings_for(tag, topic, keyspace, checkpoint="ephemeral", starting_offsets="earliest"))
