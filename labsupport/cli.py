@@ -462,16 +462,16 @@ def workshop_rehearse(fast: bool = typer.Option(True, "--fast/--full", help="CI-
     from labsupport.lessons import notebook_runner, workshop
 
     chosen = _chosen_lessons(only)
-    copies = get_config().paths.home / "workshop-rehearsal"
+    home = get_config().paths.home
+    copies, runs = home / "workshop-rehearsal", home / "student-runs"
     workshop.build(copies)
     for path in chosen:
         typer.echo(f"{path.name}: the student copy, as a learner ({'fast' if fast else 'full'} mode)")
         try:
-            run = notebook_runner.run_as_learner(copies / path.name, fast=fast)
+            run = notebook_runner.run_as_learner(copies / path.name, fast=fast, out_dir=runs)
         except CellExecutionError as err:
             raise LabError(f"{path.name}: {err.ename}: {err.evalue[:300]}",
-                           f"the executed copy shows where: {get_config().paths.home / 'student-runs' / path.name}") \
-                from None
+                           f"the executed copy shows where: {runs / path.name}") from None
         for stop in run.stops:
             typer.echo(f"  stopped after {stop.seconds:.0f}s: {stop.evalue[:160]} — solution loaded")
         typer.echo(f"{path.name}: ok in {run.seconds:.0f}s → {run.executed}")
