@@ -6,12 +6,13 @@ from outliving the service.
 
 A pid file is a claim, not a fact: after a reboot (or a long time) its pid may name an
 unrelated process, and signalling that process's group would hit a stranger. So the
-file records the leader's command line and start time, and a random tag that spawn puts
-in the service's environment (inherited by every process it starts). Before any signal
-the claim is checked against the live process table (``Target``):
+file records the leader's start time (a pid and its start time name one process: a
+recycled pid starts later), and a random tag that spawn puts in the service's
+environment (inherited by every process it starts). Before any signal the claim is
+checked against the live process table (``Target``):
 
-* the leader is alive with the same start time and command line: the group is ours,
-  and ``killpg`` reaches all of it at once;
+* the leader is alive with the same start time: the group is ours, and ``killpg``
+  reaches all of it at once;
 * the leader is gone (or its pid now names someone else) but processes carrying the tag
   remain (a crashed parent's orphans): those processes, one by one, and nobody else;
 * nothing of ours is left: the pid file is stale. It is removed, never obeyed, and one
@@ -37,7 +38,9 @@ import psutil
 
 #: the environment variable that marks every process of one service start
 TAG_VAR = "LAB_PROCESS_TAG"
-#: start times (psutil, from /proc in clock ticks) of the same process agree to ~10 ms
+#: one process's start time as two Python processes read it: psutil adds /proc/stat's boot
+#: time, whole seconds that may be recomputed, so readings agree to within a second; a
+#: recycled pid would need the whole pid space to wrap inside that second
 _SAME_START = 1.0
 
 Say = Callable[[str], None]
@@ -60,8 +63,11 @@ class ProcRecord:
     tag: str = ""  # empty in pid files written before tags existed
 
     def leader(self) -> psutil.Process | None:
-        """The live process this record names, or None when its pid is gone or now
-        belongs to another program (different start time or command line)."""
+        """The live process this record names, or None when its pid is gone or names a
+        later process. Its command line is no test: a launcher that exec()s its program
+        (Spark's spark-class → java) is the same process under another one, and while
+        the kernel swaps the program even its environment reads truncated (the start's
+        tag missing, about one exec in a hundred), so neither may disown it."""
         child = _children.get(self.pid)
         if child is not None and child.poll() is not None:
             return None
@@ -69,27 +75,9 @@ class ProcRecord:
             p = psutil.Process(self.pid)
             if abs(p.create_time() - self.create_time) >= _SAME_START or not _still_running(p):
                 return None
-            cmdline = p.cmdline()
         except psutil.Error:
             return None
-        # a zombie leader (a JVM whose threads are still exiting) has no command line left;
-        # a launcher that exec()s its program (Spark's spark-class → java) has another one,
-        # but keeps the environment, so the per-start tag still names it
-        return p if not cmdline or cmdline == self.argv or self._tagged(p) else None
-
-    def _tagged(self, p: psutil.Process) -> bool:
-        """The process carries this start's tag. Read while the process exec()s (the
-        launcher turning into its program), /proc/<pid>/environ comes back empty for a
-        moment: no evidence against it — its pid and start time already matched — so an
-        empty environment counts as ours (else `lab up spark-worker` saw its own worker
-        as exited, about one start in ten)."""
-        if not self.tag:
-            return False
-        try:
-            env = p.environ()
-        except psutil.Error:
-            return False
-        return not env or env.get(TAG_VAR) == self.tag
+        return p
 
     def alive(self) -> bool:
         return self.leader() is not None

@@ -64,7 +64,7 @@ def _kafka_argv(cfg: LabConfig) -> list[str]:
 # how the stranger differs from what the pid file recorded
 RECYCLED = {
     "start time": lambda p, argv: (p.create_time() - 3600, argv),       # the reboot case
-    "command line": lambda p, argv: (p.create_time(), argv),             # same tick, another program
+    "start time, a second later": lambda p, argv: (p.create_time() - 1.5, argv),  # a fast pid wrap
 }
 
 
@@ -215,19 +215,24 @@ def _cmdline(pid: int) -> list[str]:
 
 def test_a_launcher_that_execs_its_program_is_alive_throughout_the_exec(tmp_path):
     """Spark's `spark-class` is a bash script that exec()s java. While the kernel swaps the
-    program, /proc/<pid>/environ reads empty for a moment; the record must still name
-    its process (it saw its own spark-worker as exited, about one start in ten)."""
+    program, /proc/<pid>/environ reads empty, or truncated without the start's tag, for a
+    moment; the record must still name its process (it saw its own spark-worker as exited,
+    about one start in ten). The launcher exec()s itself 40 times before its program, so
+    each start passes through that moment many times."""
     launcher = tmp_path / "launcher"
-    launcher.write_text('#!/usr/bin/env bash\nready=$(echo ready)\nexec sleep 30\n')
+    launcher.write_text('#!/usr/bin/env bash\n'
+                        'n=${1:-0}\n'
+                        '(( n < 40 )) && exec "$0" $((n + 1))\n'
+                        'exec sleep 30\n')
     launcher.chmod(0o755)
-    for trial in range(20):
+    for trial in range(40):
         pidfile = tmp_path / f"launcher{trial}.json"
-        rec = procs.spawn([str(launcher), "arg"], pidfile, tmp_path / "launcher.log")
+        rec = procs.spawn([str(launcher)], pidfile, tmp_path / "launcher.log")
         try:
             checks = 0
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 20
             while _cmdline(rec.pid)[:2] != ["sleep", "30"] and time.monotonic() < deadline:
-                assert rec.alive(), f"trial {trial}: seen as exited during the exec, after {checks} checks"
+                assert rec.alive(), f"trial {trial}: seen as exited during an exec, after {checks} checks"
                 checks += 1
             assert _cmdline(rec.pid)[:2] == ["sleep", "30"] and rec.alive()
         finally:
