@@ -29,7 +29,7 @@ from labsupport.lessons.feed import Feeder
 from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.observe import pipeline_stats, prom
 from labsupport.stack import services
-from labsupport.stack.services.kafka import kafka_nodes, running_kafka
+from labsupport.stack.services.kafka import brokers_of, kafka_nodes, running_kafka
 from labsupport.waits import TimedOut, wait_for
 
 #: the pipeline view's own query (stated once, in pipeline_stats): the sum over brokers
@@ -42,18 +42,6 @@ URP_SERIES = ('count(count by (service) (kafka_server_replicamanager_underreplic
 
 
 # ---- the layout ----------------------------------------------------------------------------
-def brokers_of(names: list[str]) -> int | None:
-    """The layout a set of running Kafka process names belongs to: 1 for ``kafka``, the
-    highest broker id for ``kafka-controller``/``kafka-N`` (a cluster with a dead broker
-    is still that cluster), None when nothing runs."""
-    if not names:
-        return None
-    if "kafka" in names:
-        return 1
-    ids = [int(n.rsplit("-", 1)[1]) for n in names if n.rsplit("-", 1)[-1].isdigit()]
-    return max(ids + [2])
-
-
 def use_kafka_brokers(n: int, cfg: LabConfig | None = None, progress: Callable[[str], None] = print) -> float:
     """The lab's Kafka as ``n`` brokers (1: the single node), running and scraped.
 

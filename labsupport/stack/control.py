@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from labsupport.stack import services
+from labsupport.stack.services.kafka import other_running_layout
 from labsupport.config import LabConfig, get_config
 
 
@@ -42,13 +43,19 @@ def down(names: Iterable[str] | str | None = None, purge: bool = False, cfg: Lab
     Only processes that are provably the service's are signalled: a pid file naming
     a dead or recycled pid is removed with one line saying so (see stack.procs)."""
     cfg = cfg or get_config()
-    for name in reversed(_selected(names, cfg)):
+    chosen = _selected(names, cfg)
+    other = other_running_layout(cfg) if set(chosen) & set(services.kafka_names(cfg)) else None
+    for name in reversed(chosen):
         svc = services.service(name, cfg)
         if svc.stop(progress=progress):
             progress(f"{name}: stopped")
         if purge:
             svc.purge()
             progress(f"{name}: data purged")
+    for name in reversed(services.kafka_names(other) if other else []):
+        if services.service(name, other).stop(progress=progress):
+            progress(f"{name}: stopped (the Kafka layout of LAB_KAFKA_BROKERS={other.kafka_brokers}, "
+                     f"which was running)")
 
 
 def kill(name: str, cfg: LabConfig | None = None, progress: Callable[[str], None] = _say) -> bool:
@@ -64,8 +71,17 @@ def restart(name: str, cfg: LabConfig | None = None, progress: Callable[[str], N
 
 
 def status(names: Iterable[str] | str | None = None, cfg: LabConfig | None = None) -> dict:
+    """Each chosen service's state; with none chosen, also the Kafka of another layout
+    when that one is what runs (its rows say which ``LAB_KAFKA_BROKERS`` it is)."""
     cfg = cfg or get_config()
-    return {name: services.service(name, cfg).status() for name in _selected(names, cfg)}
+    found = {name: services.service(name, cfg).status() for name in _selected(names, cfg)}
+    other = other_running_layout(cfg) if names is None else None
+    for name in services.kafka_names(other) if other else []:
+        svc = services.service(name, other)
+        if svc.running():
+            found[name] = {**svc.status(), "extra": {"layout": f"LAB_KAFKA_BROKERS={other.kafka_brokers}, not this "
+                                                               f"shell's {cfg.kafka_brokers}"}}
+    return found
 
 
 def logs(name: str, lines: int = 60, cfg: LabConfig | None = None) -> str:

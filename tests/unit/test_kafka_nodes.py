@@ -130,3 +130,27 @@ def test_starting_the_other_layout_names_the_running_kafka_and_how_to_stop_it(tm
     with pytest.raises(ServiceFailed, match=f"running as .*\\({running}\\)") as err:
         services.service(first, cfg).check_ports_free()
     assert "lab down kafka" in err.value.remedy
+
+
+def test_status_shows_and_down_stops_the_kafka_layout_that_runs_when_it_is_not_the_shells(tmp_path):
+    """Lesson 09's cluster seen from a shell that says one broker: `lab status` must not
+    call Kafka stopped while kafka-2 holds its ports, and `lab down` must stop it."""
+    from labsupport.stack import control, procs
+
+    cfg = SINGLE.replace(home=tmp_path)
+    pidfile = cfg.paths.pidfile("kafka-2")
+    rec = procs.spawn(["sleep", "600"], pidfile, cfg.paths.log("kafka-2"))
+    try:
+        st = control.status(cfg=cfg)
+        assert st["kafka"]["state"] == "stopped"
+        assert st["kafka-2"]["state"] == "running" and st["kafka-2"]["pid"] == rec.pid
+        assert st["kafka-2"]["extra"] == {"layout": "LAB_KAFKA_BROKERS=2, not this shell's 1"}
+        assert "kafka-2" not in control.status(["kafka"], cfg=cfg)  # only what was asked for
+
+        said: list[str] = []
+        control.down(cfg=cfg, progress=said.append)
+        assert not rec.alive()
+        assert any(line.startswith("kafka-2: stopped (the Kafka layout of LAB_KAFKA_BROKERS=2") for line in said)
+        assert "kafka-2" not in control.status(cfg=cfg)
+    finally:
+        procs.kill(pidfile)

@@ -93,6 +93,30 @@ def running_kafka(cfg: LabConfig) -> list[str]:
                   if (rec := procs.read_record(f)) is not None and rec.alive())
 
 
+def brokers_of(names: list[str]) -> int | None:
+    """The layout a set of running Kafka process names belongs to: 1 for ``kafka``, the
+    highest broker id for ``kafka-controller``/``kafka-N`` (a cluster with a dead broker
+    is still that cluster), None when nothing runs."""
+    if not names:
+        return None
+    if "kafka" in names:
+        return 1
+    ids = [int(n.rsplit("-", 1)[1]) for n in names if n.rsplit("-", 1)[-1].isdigit()]
+    return max(ids + [2])
+
+
+def other_running_layout(cfg: LabConfig) -> LabConfig | None:
+    """The config of the Kafka layout running now when it is not ``cfg``'s, else None:
+    lesson 09's cluster seen from a shell whose ``LAB_KAFKA_BROKERS`` says one broker,
+    or the reverse. `lab status` shows it and `lab down` stops it, so neither leaves a
+    learner believing Kafka is down while its ports are taken."""
+    found = brokers_of(running_kafka(cfg))
+    if found is None:
+        return None
+    other = cfg.replace(kafka_brokers=found)
+    return None if [n.name for n in kafka_nodes(other)] == [n.name for n in kafka_nodes(cfg)] else other
+
+
 def cluster_properties(cfg: LabConfig, node: KafkaNode) -> dict[str, str]:
     """What a cluster node changes in the shared server.properties: its role and id, and
     internal topics replicated like the lab's own (`topics.replication`)."""
@@ -180,8 +204,7 @@ class KafkaService(JvmService):
             raise ServiceFailed(f"{self.name}: the lab's Kafka is running as {was} ({', '.join(other)}), "
                                 f"LAB_KAFKA_BROKERS={self.cfg.kafka_brokers} asks for "
                                 f"{'a cluster' if is_cluster(self.cfg) else 'one broker'}",
-                                f"stop it first: `LAB_KAFKA_BROKERS={1 if was == 'one broker' else len(other) - 1} "
-                                f"lab down kafka`, then `lab up` again")
+                                "stop it first: `lab down kafka` (it stops whichever layout runs), then `lab up` again")
         super().check_ports_free()
 
     @property
