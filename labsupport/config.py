@@ -214,6 +214,12 @@ class LabPaths:
         return self.home / "checkpoints"
 
     @property
+    def spark_scratch(self) -> Path:
+        """Spark's local dirs (shuffle files, spills) for the driver and the lab's own
+        worker, given as ``SPARK_LOCAL_DIRS`` the way a cluster manager gives them."""
+        return self.home / "spark-tmp"
+
+    @property
     def stack_dir(self) -> Path:
         return self.repo / "stack"
 

@@ -90,6 +90,9 @@ def spark_session(cfg: LabConfig | None = None, app_name: str = "streamlab-strea
     os.environ["PYSPARK_PYTHON"] = sys.executable  # workers must find pyarrow: the lab venv
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", cfg.host)
+    # scratch space under the lab home, set the way a cluster manager sets it (with
+    # `spark.local.dir` instead, Spark warns on every start that a cluster manager overrides it)
+    os.environ.setdefault("SPARK_LOCAL_DIRS", str(cfg.paths.spark_scratch))
     builder = SparkSession.builder
     for k, v in session_conf(cfg, app_name, serve_ui).items():
         builder = builder.config(k, v)
@@ -119,7 +122,6 @@ def session_conf(cfg: LabConfig, app_name: str, serve_ui: bool) -> dict[str, str
         "spark.metrics.namespace": "streamlab",
         "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
         "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
-        "spark.local.dir": str(cfg.paths.home / "spark-tmp"),
         **cluster_conf(cfg),
         **user_conf(cfg),
     }

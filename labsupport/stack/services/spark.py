@@ -81,6 +81,7 @@ class _SparkDaemon(Service):
             JAVA_HOME=str(find_java_home(self.cfg.java_home)), SPARK_HOME=str(home),
             SPARK_LOCAL_IP=self.cfg.host, SPARK_LOCAL_HOSTNAME=self.cfg.host,
             SPARK_LOG_DIR=str(self.paths.home / "logs"), SPARK_DAEMON_MEMORY="256m",
+            SPARK_LOCAL_DIRS=str(self.paths.spark_scratch),
             SPARK_NO_DAEMONIZE="1", PYSPARK_PYTHON=str(self.paths.venv / "bin" / "python"))
 
 
