@@ -159,6 +159,18 @@ def problems(report: dict) -> dict[str, list[str]]:
     return {"missing": missing, "inconsistent": inconsistent, "over_bound": over, "failed": failed}
 
 
+#: more than this share of the cores busy before a run: its figures understate the stack
+QUIET_SHARE = 0.25
+NOT_QUIET = ("not a quiet machine: every figure of this run is low; let the stack settle (a DAG catching "
+             "up on missed minutes, a stream draining a backlog) or stop what else runs, then bench again")
+
+
+def not_quiet(cores_busy: float | None, cpus: int | None = None) -> bool:
+    import psutil
+
+    return cores_busy is not None and cores_busy > QUIET_SHARE * (cpus or psutil.cpu_count() or 1)
+
+
 def complete(found: dict[str, list[str]]) -> bool:
     """Every figure there, everything adding up, no step failed (a step over its bound is
     marked, not a gap: its figures are still measured)."""
@@ -183,6 +195,14 @@ def _num(v) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3f}"
 
 
+def _load_before(m: dict) -> list[str]:
+    busy = m.get("cores_busy_before")
+    if busy is None:
+        return []
+    line = f"Before the run, {busy:.2f} of {m.get('cpus')} cores were busy"
+    return [f"**{line}: {NOT_QUIET}.**" if not_quiet(busy, m.get("cpus")) else f"{line}.", ""]
+
+
 def markdown(report: dict) -> str:
     from labsupport.bench import stream as stream_bench
 
@@ -191,6 +211,7 @@ def markdown(report: dict) -> str:
              f"Machine: {m.get('cpus')} CPUs, {m.get('ram_gib')} GiB RAM, Linux {m.get('kernel')}, "
              f"Python {m.get('python')} ({m.get('host')}). Services running: "
              f"{', '.join(report.get('services_running') or []) or 'none'}.", "",
+             *_load_before(m),
              "## Headline (ratios)", "", "| ratio | value | from |", "|---|---|---|"]
     for name, (num, den, what) in RATIOS.items():
         v = report["headline"].get(name)

@@ -30,6 +30,13 @@ def machine() -> dict:
             "python": platform.python_version(), "kernel": platform.release()}
 
 
+def cores_busy(seconds: float = 5.0) -> float:
+    """Cores busy over ``seconds``, whatever is busy: sampled before a bench, since a stack
+    that is still settling (a DAG catching up on missed minutes, a stream draining a
+    backlog) takes from every figure the bench then measures."""
+    return round(psutil.cpu_percent(interval=seconds) / 100 * (psutil.cpu_count() or 1), 2)
+
+
 def _scratch(cfg: LabConfig, name: str) -> LabConfig:
     home = cfg.paths.home / "bench" / name
     shutil.rmtree(home, ignore_errors=True)  # bench's own scratch dir, never learner data

@@ -182,3 +182,12 @@ def test_fast_sizes_are_smaller_than_full_ones_and_every_step_has_a_bound():
     for f in ("producer_budget_s", "producer_sample", "java_records", "sink_rows", "rung_s", "burst_s"):
         assert getattr(suite.FAST, f) < getattr(suite.FULL, f), f
     assert sum(suite.FAST.bounds_s.values()) < sum(suite.FULL.bounds_s.values())
+
+
+@pytest.mark.parametrize("busy,warned", [(0.3, False), (0.9, True)])
+def test_the_report_says_how_busy_the_machine_was_and_warns_when_it_was_not_quiet(busy, warned):
+    r = report.build(sections(), steps(), mode="full", machine={"cpus": 2, "cores_busy_before": busy}, when="now",
+                     services_running=["kafka"])
+    md = report.markdown(r)
+    assert f"Before the run, {busy:.2f} of 2 cores were busy" in md
+    assert ("not a quiet machine" in md) is warned
