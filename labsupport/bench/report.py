@@ -165,10 +165,8 @@ NOT_QUIET = ("not a quiet machine: every figure of this run is low; let the stac
              "up on missed minutes, a stream draining a backlog) or stop what else runs, then bench again")
 
 
-def not_quiet(cores_busy: float | None, cpus: int | None = None) -> bool:
-    import psutil
-
-    return cores_busy is not None and cores_busy > QUIET_SHARE * (cpus or psutil.cpu_count() or 1)
+def not_quiet(cores_busy: float | None, cpus: int | None) -> bool:
+    return cores_busy is not None and cores_busy > QUIET_SHARE * (cpus or 1)
 
 
 def complete(found: dict[str, list[str]]) -> bool:

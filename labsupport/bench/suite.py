@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import psutil
-
 from labsupport.bench import report as bench_report
 from labsupport.bench import startup
 from labsupport.config import LabConfig, get_config
@@ -94,9 +92,10 @@ def run(sizes: Sizes = FULL, mode: str = "full", cfg: LabConfig | None = None,
     cfg = cfg or get_config()
     stack.up(["kafka", "cassandra"], cfg=cfg, progress=lambda _m: None)
     when = time.gmtime()
-    busy_before = startup.cores_busy()
-    progress(f"before the run: {busy_before:.2f} of {psutil.cpu_count()} cores busy"
-             + (f" -- {bench_report.NOT_QUIET}" if bench_report.not_quiet(busy_before) else ""))
+    machine = {**startup.machine(), "cores_busy_before": startup.cores_busy()}
+    quiet = not bench_report.not_quiet(machine["cores_busy_before"], machine["cpus"])
+    progress(f"before the run: {machine['cores_busy_before']:.2f} of {machine['cpus']} cores busy"
+             + ("" if quiet else f" -- {bench_report.NOT_QUIET}"))
     work = {
         "producers": lambda: producer_rungs.measure(cfg, sizes.producer_budget_s, sizes.producer_sample,
                                                     sizes.java_records, progress),
@@ -117,7 +116,7 @@ def run(sizes: Sizes = FULL, mode: str = "full", cfg: LabConfig | None = None,
         progress(f"[{i}/{len(STEPS)}] {name.replace('_', ' ')}: {'failed' if step['error'] else 'done'} in "
                  f"{step['seconds']:.1f} s{'  (OVER its bound)' if step['over_bound'] else ''}")
     result = bench_report.build(sections, steps, mode=mode, sizes=dataclasses.asdict(sizes),
-                                machine={**startup.machine(), "cores_busy_before": busy_before}, when=time.strftime("%Y-%m-%dT%H:%M:%SZ", when),
+                                machine=machine, when=time.strftime("%Y-%m-%dT%H:%M:%SZ", when),
                                 services_running=sorted(n for n, s in stack.status(cfg=cfg).items()
                                                 if s.get("state") == "running"))
     folder = out_dir or cfg.paths.home / "bench" / time.strftime("%Y%m%dT%H%M%SZ", when)
