@@ -72,11 +72,17 @@ def top(fams: dict[str, float], n: int = 4, floor: float = 0.05) -> list[tuple[s
     return [(k, v) for k, v in sorted(fams.items(), key=lambda kv: -kv[1])[:n] if v >= floor]
 
 
-def children_by_name(proc: psutil.Process, exclude: str = "") -> dict[str, list[int]]:
-    """Descendants of ``proc`` grouped by executable name (``java``, ``python``...)."""
+def children_by_name(proc: psutil.Process, exclude: str = "", claimed: set[int] = frozenset()) -> dict[str, list[int]]:
+    """Descendants of ``proc`` grouped by executable name (``java``, ``python``...), but
+    not the ``claimed`` pids (accounted under another label) nor their descendants:
+    services a notebook kernel started are its children too."""
     out: dict[str, list[int]] = defaultdict(list)
-    for child in proc.children(recursive=True):
+    skipped = set(claimed)
+    for child in proc.children(recursive=True):  # parents come before their children
         try:
+            if child.pid in skipped or child.ppid() in skipped:
+                skipped.add(child.pid)
+                continue
             if exclude and exclude in " ".join(child.cmdline()):
                 continue
             out[child.name()].append(child.pid)

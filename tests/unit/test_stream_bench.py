@@ -140,3 +140,32 @@ def test_behind_without_a_cap_the_commit_rate_is_the_capacity_not_the_input_rate
         batches.append({**_batch(1000 * (start + took), list(range(rows))), "handover_s": 0.0, "write_s": took})
         start, rows = start + took, int(4000 * took)
     assert stream_bench.commit_rate(batches) == 2000
+
+
+def test_a_child_claimed_by_a_service_is_not_counted_again_nor_are_its_children():
+    # lesson 09's kernel starts the brokers itself: its children include their JVMs, which
+    # the bench already counts under each service's own label
+    import subprocess
+    import sys
+
+    import psutil
+
+    from labsupport.bench import cpuprof
+    from labsupport.waits import wait_for
+
+    grandchild = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    service = subprocess.Popen([sys.executable, "-c", grandchild])
+    own = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        wait_for(lambda: psutil.Process(service.pid).children(), 20, "the service's own child", interval=0.05)
+        kids = cpuprof.children_by_name(psutil.Process(), claimed={service.pid})
+        counted = {pid for pids in kids.values() for pid in pids}
+        assert own.pid in counted
+        assert service.pid not in counted
+        assert not counted & {p.pid for p in psutil.Process(service.pid).children(recursive=True)}
+    finally:
+        for proc in psutil.Process(service.pid).children(recursive=True) + [psutil.Process(service.pid)]:
+            proc.kill()
+        own.kill()
+        service.wait()
+        own.wait()
