@@ -226,14 +226,15 @@ def refused_writes(topic: str, broker: str = "kafka-3", per_partition: int = 5, 
 
     cfg = cfg or get_config()
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the dead brokers' reconnect noise
-    live = [n for n in kafka_nodes(cfg) if n.is_broker and services.service(n.name, cfg).running()]
-    killed = [n.name for n in kafka_nodes(cfg) if n.is_broker and n not in live]
+    brokers = [services.service(n.name, cfg) for n in kafka_nodes(cfg) if n.is_broker]
+    live = [b for b in brokers if b.running()]
+    killed = [b.name for b in brokers if b not in live]
     # The producer is an application that was running before the crash: it bootstraps from
     # the brokers alive now and knows the topic's partitions before the second kill.
     # Made after the kill, with the dead brokers in its bootstrap list, it once found no
     # broker to bootstrap from in 30 s (in CI, not reproduced alone). A send that fails
     # after the kill is only a write not yet refused: the wait below tries again.
-    producer = KafkaProducer(bootstrap_servers=[f"{cfg.host}:{n.port}" for n in live], acks="all", retries=0,
+    producer = KafkaProducer(bootstrap_servers=[b.address for b in live], acks="all", retries=0,
                              enable_idempotence=False, request_timeout_ms=5000, max_block_ms=10_000,
                              client_id="lab-lesson09-refused")
     partitions = sorted(producer.partitions_for(topic))
@@ -270,9 +271,12 @@ def refused_writes(topic: str, broker: str = "kafka-3", per_partition: int = 5, 
                 else:
                     out.other_errors += 1
         # the leader refuses as soon as the ISR shrinks; Prometheus sees the gauge at its next
-        # scrape of the survivor, so read the view once it has (or after 30 s, whatever it says)
-        wait_quietly(lambda: pipeline_stats.collect(cfg=cfg).under_min_isr > 0, 30)
-        out.under_min_isr = pipeline_stats.collect(cfg=cfg).under_min_isr
+        # scrape of the survivor, so keep the view's last reading once it has (or after 30 s)
+        def below_min_isr() -> bool:
+            out.under_min_isr = pipeline_stats.collect(cfg=cfg).under_min_isr
+            return out.under_min_isr > 0
+
+        wait_quietly(below_min_isr, 30)
     finally:
         producer.close()
     progress(f"{out.attempts} acks=all writes with {', '.join(out.killed)} down: {out.refused} refused, "
