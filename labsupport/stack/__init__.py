@@ -8,6 +8,7 @@ The notebooks' and the CLI's one-liners live in `control` and are re-exported he
     stack.kill("cassandra")    # SIGKILL its process group (fault injection)
 """
 
+from labsupport.stack import compose  # noqa: F401  (registers the compose backend's services)
 from labsupport.stack.control import down, kill, logs, restart, status, up
 
 __all__ = ["up", "down", "kill", "restart", "status", "logs"]

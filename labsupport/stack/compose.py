@@ -28,7 +28,12 @@ import yaml
 
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import LabError, MissingTool, PortBusy, ServiceFailed
+from labsupport.stack import services
+from labsupport.stack.services import kafka_names, service
 from labsupport.stack.services.base import Service, http_probe, jmx_rules_file
+from labsupport.stack.services.kafka import KafkaCluster, is_cluster, kafka_nodes, render_properties
+from labsupport.stack.services.prometheus import render_config
+from labsupport.stack.services.spark import daemon_properties
 
 PROJECT = "streamlab"
 AGENT_JAR = "jmx_prometheus_javaagent.jar"
@@ -98,15 +103,11 @@ def on_own_spark_cluster(cfg: LabConfig) -> bool:
 def profiles(cfg: LabConfig) -> list[str]:
     """The compose profiles ``cfg`` asks for: the Kafka layout, and Spark's standalone
     cluster when the stream is to run on the lab's own master."""
-    from labsupport.stack.services.kafka import is_cluster
-
     return ["kafka-cluster" if is_cluster(cfg) else "one-broker", *(["spark-cluster"] if on_own_spark_cluster(cfg) else [])]
 
 
 def active_services(cfg: LabConfig) -> list[str]:
     """The services of the compose file ``cfg`` runs, in start order."""
-    from labsupport.stack.services import kafka_names
-
     spark = SPARK_CLUSTER if on_own_spark_cluster(cfg) else []
     return [*kafka_names(cfg), "cassandra", "prometheus", *spark, "grafana"]
 
@@ -118,8 +119,6 @@ def cluster_config(cfg: LabConfig) -> LabConfig:
 def compose_env(cfg: LabConfig) -> dict[str, str]:
     """The variables the compose file uses: the lab's config, as every child process gets
     it, plus each cluster broker's exporter port (derived: the local backend's)."""
-    from labsupport.stack.services.kafka import kafka_nodes
-
     nodes = {n.name: n.exporter_port for n in kafka_nodes(cluster_config(cfg)) if n.is_broker}
     return {**cfg.to_env(), **{f"LAB_{name.upper().replace('-', '_')}_EXPORTER_PORT": str(port)
                                for name, port in nodes.items()}}
@@ -143,8 +142,6 @@ def kafka_properties(cfg: LabConfig) -> str:
 def cluster_node_properties(cfg: LabConfig, name: str) -> str:
     """A cluster node's server.properties: exactly what the local backend renders for it
     (the nodes run on the host network), its log under the node's volume."""
-    from labsupport.stack.services.kafka import kafka_nodes, render_properties
-
     cluster = cluster_config(cfg)
     node = next(n for n in kafka_nodes(cluster) if n.name == name)
     base = (cfg.paths.stack_dir / "kafka" / "server.properties").read_text()
@@ -213,10 +210,6 @@ def agent_jar(cfg: LabConfig) -> Path:
 def render(cfg: LabConfig) -> dict[str, bool]:
     """Write everything the compose file mounts from the lab home; returns which files
     changed (a running Prometheus must reload a changed config)."""
-    from labsupport.stack.services.kafka import is_cluster
-    from labsupport.stack.services.prometheus import render_config
-    from labsupport.stack.services.spark import daemon_properties
-
     if is_cluster(cfg) and cfg.kafka_brokers != CLUSTER_BROKERS:
         raise LabError(f"the compose stack's Kafka cluster has {CLUSTER_BROKERS} brokers, "
                        f"LAB_KAFKA_BROKERS={cfg.kafka_brokers}",
@@ -299,8 +292,6 @@ class ComposeService(Service):
     def local_twin(self) -> Service | None:
         """The local backend's service of the same name: its ports (a cluster node's) and
         its readiness probe, which the container is polled with too."""
-        from labsupport.stack.services import service
-
         if self.name == "grafana":
             return None
         local = self.cfg.replace(backend="local")
@@ -395,8 +386,6 @@ def up(cfg: LabConfig | None = None, names: list[str] | None = None, wait: bool 
        progress: Callable[[str], None] = _say) -> dict:
     """Start the compose services (all by default) and, with ``wait``, poll each with the
     lab's own readiness probe (the same for Compose v1, which has no --wait, and v2)."""
-    from labsupport.stack.services import kafka_names
-
     cfg = (cfg or get_config()).replace(backend="compose")
     asked = {m for n in (names or active_services(cfg)) for m in (kafka_names(cfg) if n == "kafka" else [n])}
     chosen = [n for n in active_services(cfg) if n in asked]
@@ -425,3 +414,14 @@ def down(cfg: LabConfig | None = None, purge: bool = False, progress: Callable[[
     if purge:
         shutil.rmtree(render_dir(cfg), ignore_errors=True)
         progress("compose: containers, volumes and rendered files removed")
+
+
+def backend_service(name: str, cfg: LabConfig) -> Service | KafkaCluster | None:
+    """The compose stack's ``name``: a container (or every Kafka container, for ``kafka``
+    on the cluster layout), or None for a service that runs as a local process here."""
+    if name == "kafka" and is_cluster(cfg):
+        return KafkaCluster(cfg, [ComposeService(n, cfg) for n in kafka_names(cfg)])
+    return ComposeService(name, cfg) if name in SERVICES else None
+
+
+services.BACKENDS["compose"] = backend_service

@@ -5,6 +5,8 @@ Kafka is one service (``kafka``) or, with ``LAB_KAFKA_BROKERS=N``, one per proce
 
 from __future__ import annotations
 
+from typing import Callable
+
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import UnknownService
 from labsupport.stack.services.airflow import AirflowService
@@ -60,15 +62,19 @@ def expand(chosen: list[str], cfg: LabConfig | None = None) -> list[str]:
     return [n for n in names(cfg) if n in wanted]
 
 
+#: Another backend's services, by ``cfg.backend``: a function giving the service of that
+#: name, or None where the local process stands in (the compose stack runs Kafka,
+#: Cassandra, Prometheus, Spark and Grafana in containers, the rest as processes). The
+#: compose backend registers itself (labsupport.stack imports it), so this module, the
+#: local backend it builds on, never imports it back.
+BACKENDS: dict[str, Callable[[str, LabConfig], "Service | KafkaCluster | None"]] = {}
+
+
 def service(name: str, cfg: LabConfig | None = None) -> Service | KafkaCluster:
     cfg = cfg or get_config()
-    if cfg.backend == "compose":  # the compose file's services are containers, not processes
-        from labsupport.stack import compose
-
-        if name == "kafka" and is_cluster(cfg):
-            return KafkaCluster(cfg, [compose.ComposeService(n, cfg) for n in kafka_names(cfg)])
-        if name in compose.SERVICES:
-            return compose.ComposeService(name, cfg)
+    other = BACKENDS.get(cfg.backend)
+    if other is not None and (found := other(name, cfg)) is not None:
+        return found
     if name in kafka_names(cfg):
         return KafkaService(cfg, next(n for n in kafka_nodes(cfg) if n.name == name))
     if name == "kafka" and is_cluster(cfg):

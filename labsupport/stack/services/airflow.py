@@ -26,6 +26,7 @@ import base64
 import json
 import os
 import secrets
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -133,10 +134,11 @@ class AirflowService(Service):
         self._ensure_events_topic()
 
     def _ensure_events_topic(self) -> None:
-        """The DAG publishes to `events`; Kafka refuses to auto-create topics here."""
-        from labsupport.stack import services
-
-        if services.service("kafka", self.cfg).running():
+        """The DAG publishes to `events`; Kafka refuses to auto-create topics here. Asked
+        only when a broker listens, a process or a container alike (`lab up` starts Kafka
+        first; Airflow started alone skips it, as it did when Kafka was not running)."""
+        if any(_listening(self.cfg.host, int(port)) for _, port in
+               (hp.rsplit(":", 1) for hp in self.cfg.bootstrap_servers.split(","))):
             topics.ensure_topic(cfg=self.cfg)
 
     def argv(self) -> list[str]:
@@ -186,3 +188,11 @@ class AirflowService(Service):
         if creds:
             st["extra"] = {"url": self.cfg.airflow, **creds, "credentials_file": str(self.password_file)}
         return st
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False

@@ -10,6 +10,7 @@ import yaml
 
 from labsupport.config import LabConfig
 from labsupport.errors import MissingTool, ServiceFailed
+from labsupport.stack import procs
 from labsupport.stack.services.base import Service
 from labsupport.stack.services.kafka import kafka_nodes
 
@@ -88,11 +89,10 @@ class PrometheusService(Service):
                 "--storage.tsdb.retention.time=7d", "--log.level=warn"]
 
     def expected_targets(self) -> set[tuple[str, str]]:
-        """(job, service) of the targets whose service is running: those must be up."""
-        from labsupport.stack.services import service
-
+        """(job, service) of the targets whose service is running (its pid file names a live
+        process): those must be up."""
         return {(j["job"], name) for j in scrape_jobs(self.cfg) for name, _ in job_targets(self.cfg, j)
-                if service(name, self.cfg).running()}
+                if (rec := procs.read_record(self.paths.pidfile(name))) is not None and rec.alive()}
 
     def probe(self) -> str | None:
         base = self.cfg.prometheus
