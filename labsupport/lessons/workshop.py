@@ -51,7 +51,8 @@ DIFFICULTIES = ("easy", "medium", "hard")
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
 SOLUTIONS_DIR = "solutions"
 _HEADING = re.compile(r"^###\s+Exercise\s+(\S+)\s+·\s+(.+?)\s*$", re.M)
-_HINT = re.compile(r"<details>\s*<summary>\s*Hint\s*</summary>(.*?)</details>", re.S)
+#: the first hint level: ``<summary>Hint</summary>`` or ``<summary>Hint 1 · where to look</summary>``
+_HINT = re.compile(r"<details>\s*<summary>\s*Hint\b[^<]*</summary>(.*?)</details>", re.S)
 _IMPORT = "from labsupport.lessons.exercises import {names}"
 
 
