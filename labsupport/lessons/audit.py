@@ -90,6 +90,18 @@ class AuditReport:
     def as_dict(self) -> dict:
         return {**asdict(self), "clean": self.clean}
 
+    @property
+    def window(self) -> str:
+        """The audited range in a few characters: ``07:00:00–07:05:00`` (UTC)."""
+        same_day = self.since[:10] == self.until[:10]
+        return f"{self.since[11:19]}–{self.until[11 if same_day else 0:19]} UTC"
+
+    def _repr_html_(self) -> str:
+        """A cell ending in ``report`` shows one compact row (labsupport.lessons.results)."""
+        from labsupport.lessons.results import results_table
+
+        return results_table({self.window: self}).to_html()
+
 
 def _minute(ms: int) -> int:
     return ms - ms % MINUTE_MS
