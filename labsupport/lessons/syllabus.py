@@ -20,7 +20,9 @@ from labsupport.lessons.workshop import LESSON_GLOB, BadExercise, Exercise, exer
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 _TITLE = re.compile(r"^#\s+(\d\d)\s+·\s+(.+?)\s*$", re.M)
-_TIME = re.compile(r"\*\*Time:\*\*\s*about\s+(\d+)\s+minutes?\s+in\s+full\s+mode,\s*(\d+)\s+in\s+fast\s+mode")
+#: "about F minutes in full mode, S in fast mode" or "about F minutes of reading and running in
+#: full mode (about S in fast mode)": the first number is full mode's, the one before "in fast mode" fast's
+_TIME = re.compile(r"\*\*Time:\*\*\s*about\s+(\d+)\s+minutes?\b[^.]*?\bfull\s+mode\D*?(\d+)\s+(?:minutes?\s+)?in\s+fast\s+mode")
 _BUILDS_ON = re.compile(r"\*\*Builds on:\*\*\s*(.+?)\.(?:\s|$)", re.S)  # its first sentence
 
 
@@ -58,7 +60,8 @@ _HOW_TO = """\
 
 The lessons in the repository's `notebooks/` are the **solution** versions: every exercise is
 already solved, so each lesson runs top to bottom. An exercise is a markdown cell headed *Exercise NN.k* stating the
-task, with a collapsed **Hint** at its end (click it), followed by the code cell to complete.
+task, with two collapsed hints at its end (click them, in order): **Hint 1** says where to look (the API and
+its documentation), **Hint 2** the approach in words. Neither is the code. Then comes the code cell to complete.
 
 To work the exercises yourself, use the student copies: `./lab workshop build DIR` writes
 every lesson into `DIR` with each solution replaced by `todo("NN.k")`, plus `DIR/solutions/`
@@ -66,7 +69,7 @@ every lesson into `DIR` with each solution replaced by `todo("NN.k")`, plus `DIR
 `workshop/exercises`). Open them from `DIR`. Run an exercise cell before you fill it in
 and it stops right there with
 
-    ExerciseNotDone: Exercise NN.k is not done yet: <the hint>
+    ExerciseNotDone: Exercise NN.k is not done yet: <hint 1> — still stuck? Open Hint 2 …
 
 — never further down, and never inside Spark. Replace the `todo(...)` line with your code and
 run the cell again. Stuck? Type `%load solutions/NN.k.py` as the cell's only line and run it:

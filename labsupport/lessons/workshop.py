@@ -5,8 +5,12 @@ exercise/solution branches are built from it. The conventions (checked here, so 
 that breaks them is refused with its notebook and cell named, and nothing is written):
 
 * an exercise is a markdown cell headed ``### Exercise NN.k · Title`` (NN the lesson's
-  number, k counting from 1) that states the task and ends with a collapsed hint,
-  ``<details><summary>Hint</summary> … </details>``;
+  number, k counting from 1) that states the task and ends with two collapsed hints, a
+  nudge before the telling: ``<details><summary>Hint 1 · where to look</summary> (the API
+  and its doc) </details>`` then ``<details><summary>Hint 2 · the approach</summary> (the
+  approach in words) </details>``; neither is the code, the code is ``solutions/NN.k.py``.
+  A single ``<summary>Hint</summary>`` is still accepted while lessons move to two levels
+  (tests/unit/test_lesson_conventions.py requires the two);
 * the code cell right after it carries ``{"exercise": {"id": "NN.k", "difficulty":
   "easy|medium|hard", "minutes": n}}`` in its metadata (the syllabus reads it) and the
   solution between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (nbgrader's
@@ -15,7 +19,7 @@ that breaks them is refused with its notebook and cell named, and nothing is wri
 A student copy replaces each solution block with ``todo("NN.k")``; when the block sits
 in a function, ``require_done`` is called right after the function is defined, so the
 notebook stops in the exercise's own cell with ``ExerciseNotDone: Exercise NN.k is not
-done yet: <hint>`` — before anything (a Spark query, say) calls the function
+done yet: <hint 1> …`` (and where hint 2 is) — before anything (a Spark query, say) calls the function
 (labsupport.lessons.exercises). Each solution is also written to ``solutions/NN.k.py``
 beside the copies: ``%load solutions/NN.k.py`` in the cell replaces it with the answer.
 ``%load`` rather than a lab helper because it is plain IPython (any Jupyter front end, no
@@ -51,8 +55,12 @@ DIFFICULTIES = ("easy", "medium", "hard")
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
 SOLUTIONS_DIR = "solutions"
 _HEADING = re.compile(r"^###\s+Exercise\s+(\S+)\s+·\s+(.+?)\s*$", re.M)
-#: the first hint level: ``<summary>Hint</summary>`` or ``<summary>Hint 1 · where to look</summary>``
-_HINT = re.compile(r"<details>\s*<summary>\s*Hint\b[^<]*</summary>(.*?)</details>", re.S)
+#: ``<details><summary>Hint 2 · the approach</summary> … </details>``; the level and title are
+#: optional (``<summary>Hint</summary>``, the single level of older lessons)
+_HINT = re.compile(r"<details>\s*<summary>\s*Hint\b(?:\s*(?P<level>\d+))?(?P<title>[^<]*)</summary>(?P<body>.*?)</details>",
+                   re.S)
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _IMPORT = "from labsupport.lessons.exercises import {names}"
 
 
@@ -69,6 +77,14 @@ class Exercise:
     hint: str  #: the hint on one line, as the student copy's error message shows it
     cell: int  #: index of the code cell in the notebook
     solved: bool = True  #: False in a student copy: the cell calls todo("NN.k") instead
+    levels: int = 1  #: how many hint levels the exercise has (2 by the convention; 1 in older lessons)
+
+
+@dataclass(frozen=True)
+class Hint:
+    level: int  #: 1 or 2; 0 for an older lesson's single ``Hint``
+    title: str  #: what the summary says after the level, e.g. "where to look"
+    text: str  #: the body on one line, markdown links as ``text (url)``, no HTML tags
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,35 @@ def one_line(markdown: str) -> str:
     return " ".join(markdown.split())
 
 
+def hints(markdown: str) -> list[Hint]:
+    """The collapsed hints of an exercise's markdown cell, in the order written."""
+    return [Hint(int(m.group("level") or 0), m.group("title").strip(" ·:-\u2013\u2014"),
+                 one_line(_TAG.sub("", _LINK.sub(r"\1 (\2)", m.group("body")))))
+            for m in _HINT.finditer(markdown)]
+
+
+def stop_message(found: list[Hint]) -> str:
+    """What the student copy's ExerciseNotDone says after 'is not done yet: ': hint 1, and
+    where hint 2 is (the learner reads the nudge first, the approach only if still stuck)."""
+    if len(found) == 1:
+        return found[0].text
+    title = f" ({found[1].title})" if found[1].title else ""
+    return f"{found[0].text} — still stuck? Open Hint 2{title} in the exercise's cell above."
+
+
+def _checked_hints(markdown: str, ex_id: str, where: str) -> list[Hint]:
+    """Two levels (Hint 1, Hint 2) or an older lesson's single Hint, none of them empty."""
+    found = hints(markdown)
+    levels = [h.level for h in found]
+    if levels in ([1, 2], [0]) and all(h.text for h in found):
+        return found
+    problem = ("no hint" if not found else "an empty hint" if levels in ([1, 2], [0])
+               else f"hints numbered {levels} (0: no number)")
+    raise BadExercise(f"{where}: exercise {ex_id} has {problem}",
+                      "end the task with <details><summary>Hint 1 · where to look</summary> … </details> "
+                      "then <details><summary>Hint 2 · the approach</summary> … </details>, neither empty")
+
+
 def exercises(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
     """The exercises of one lesson notebook, every convention checked (BadExercise)."""
     lesson = name[:2]
@@ -150,12 +195,9 @@ def exercises(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
         if heading is None or heading.group(1) != ex_id:
             raise BadExercise(f"{where}: exercise {ex_id} is not preceded by a markdown cell headed "
                               f"'### Exercise {ex_id} · Title'", "state the task in that cell, right above the code")
-        hint = _HINT.search(prose.source)
-        if hint is None or not hint.group(1).strip():
-            raise BadExercise(f"{_where(name, index - 1, prose)}: exercise {ex_id} has no hint",
-                              "end the task with <details><summary>Hint</summary> … </details>")
+        levels = _checked_hints(prose.source, ex_id, _where(name, index - 1, prose))
         found.append(Exercise(ex_id, heading.group(2), meta["difficulty"], meta["minutes"],
-                              one_line(hint.group(1)), index, solved))
+                              stop_message(levels), index, solved, len(levels)))
     return found
 
 
@@ -195,7 +237,7 @@ def student_cell(source: str, ex: Exercise, where: str) -> str:
     edits = []
     for block in _blocks(source, where):
         func = _enclosing_def(tree, block.begin + 1, where)
-        stub = [f"{block.indent}# YOUR CODE HERE, in place of the todo() line. Stuck? Open the hint above;",
+        stub = [f"{block.indent}# YOUR CODE HERE, in place of the todo() line. Stuck? Open Hint 1 above, then Hint 2;",
                 f"{block.indent}# `%load {SOLUTIONS_DIR}/{ex.id}.py` in this cell replaces it with the solution.",
                 f'{block.indent}todo("{ex.id}")' if func else f'{block.indent}todo("{ex.id}", hint={ex.hint!r})']
         edits.append((block.begin, block.end + 1, stub))

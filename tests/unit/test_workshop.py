@@ -15,6 +15,10 @@ from labsupport.lessons.exercises import ExerciseNotDone
 from labsupport.lessons.workshop import BadExercise
 
 HINT = "<details><summary>Hint</summary>\n\nCall `write` first, then **count**.\n</details>"
+TWO_HINTS = ("<details><summary>Hint 1 · where to look</summary>\n\n`list.append`, in the\n"
+             "[tutorial](https://docs.python.org/3/tutorial/datastructures.html).\n</details>\n"
+             "<details><summary>Hint 2 · the approach</summary>\n\nRemember each batch id, <b>then</b> return.\n"
+             "</details>")
 
 FUNCTION_CELL = '''calls = []
 
@@ -81,6 +85,25 @@ def test_function_exercise_stops_in_its_own_cell_with_the_hint():
     assert "result" not in namespace, "the cell must stop right after the def, before anything uses it"
 
 
+def test_two_hint_levels_the_stop_gives_the_first_and_points_to_the_second():
+    nb = lesson(nbformat.v4.new_markdown_cell(exercise_md("07.1", TWO_HINTS)), exercise_cell(FUNCTION_CELL, "07.1"))
+    ex = workshop.exercises(nb, "07_a_lesson.ipynb")[0]
+    assert ex.levels == 2
+    with pytest.raises(ExerciseNotDone) as err:
+        exec(workshop.student_cell(FUNCTION_CELL, ex, "here"), {})  # noqa: S102
+    assert str(err.value) == ("Exercise 07.1 is not done yet: `list.append`, in the tutorial "
+                              "(https://docs.python.org/3/tutorial/datastructures.html). — still stuck? "
+                              "Open Hint 2 (the approach) in the exercise's cell above.")
+    assert "Remember" not in str(err.value)
+
+
+def test_hints_are_read_with_their_levels_and_titles_in_plain_text():
+    found = workshop.hints(exercise_md(hint=TWO_HINTS))
+    assert [(h.level, h.title) for h in found] == [(1, "where to look"), (2, "the approach")]
+    assert found[1].text == "Remember each batch id, then return."
+    assert [(h.level, h.title) for h in workshop.hints(HINT)] == [(0, "")]
+
+
 def test_function_exercise_passes_once_the_todo_is_replaced():
     ex = workshop.exercises(good_lesson(), "07_a_lesson.ipynb")[0]
     cell = workshop.student_cell(FUNCTION_CELL, ex, "here")
@@ -136,6 +159,13 @@ def test_solution_file_is_the_cell_without_markers():
      r"cell 2 \(id x02\): solution markers in a markdown cell"),
     ([nbformat.v4.new_markdown_cell(exercise_md(hint="")), exercise_cell()],
      r"cell 2 \(id x02\): exercise 07.1 has no hint"),
+    ([nbformat.v4.new_markdown_cell(exercise_md(hint=TWO_HINTS.split("\n<details>")[0])), exercise_cell()],
+     r"cell 2 \(id x02\): exercise 07.1 has hints numbered \[1\]"),
+    ([nbformat.v4.new_markdown_cell(exercise_md(hint=TWO_HINTS.replace("Hint 1", "Hint 3"))), exercise_cell()],
+     r"exercise 07.1 has hints numbered \[3, 2\]"),
+    ([nbformat.v4.new_markdown_cell(exercise_md(hint=TWO_HINTS.replace("Remember each batch id, <b>then</b> return.",
+                                                                       "<i> </i>"))), exercise_cell()],
+     r"exercise 07.1 has an empty hint"),
     ([nbformat.v4.new_markdown_cell("just prose"), exercise_cell()],
      r"cell 3 \(id x03\): exercise 07.1 is not preceded by a markdown cell headed"),
     ([nbformat.v4.new_markdown_cell(exercise_md()), nbformat.v4.new_code_cell(FUNCTION_CELL)],
@@ -210,6 +240,13 @@ def test_syllabus_reads_header_and_exercise_metadata(tmp_path):
     assert ("| [07 · A lesson](07_a_lesson.ipynb) | 9 min | 2 min | 07.1 (easy, 5 min), 07.2 (easy, 5 min) "
             "| lesson 06 |") in text
     assert "| 07.2 · Write it | [07](07_a_lesson.ipynb) | easy | 5 |" in text
+
+
+def test_syllabus_reads_the_time_said_with_what_it_covers(tmp_path):
+    header = ("# 07 · A lesson\n\n**Time:** about 25 minutes of reading and running in full mode (about 6 in "
+              "fast mode), plus about\n20 minutes for the two exercises. **Builds on:** lesson 06. More.")
+    src = write(tmp_path, lesson(header=header))
+    assert "| [07 · A lesson](07_a_lesson.ipynb) | 25 min | 6 min | — | lesson 06 |" in syllabus.render(src)
 
 
 def test_syllabus_refuses_a_lesson_without_its_time(tmp_path):
