@@ -85,6 +85,7 @@ class Hint:
     level: int  #: 1 or 2; 0 for an older lesson's single ``Hint``
     title: str  #: what the summary says after the level, e.g. "where to look"
     text: str  #: the body on one line, markdown links as ``text (url)``, no HTML tags
+    source: str = ""  #: the body as written (markdown)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def one_line(markdown: str) -> str:
 def hints(markdown: str) -> list[Hint]:
     """The collapsed hints of an exercise's markdown cell, in the order written."""
     return [Hint(int(m.group("level") or 0), m.group("title").strip(" ·:-\u2013\u2014"),
-                 one_line(_TAG.sub("", _LINK.sub(r"\1 (\2)", m.group("body")))))
+                 one_line(_TAG.sub("", _LINK.sub(r"\1 (\2)", m.group("body")))), m.group("body"))
             for m in _HINT.finditer(markdown)]
 
 
@@ -199,6 +200,13 @@ def exercises(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
         found.append(Exercise(ex_id, heading.group(2), meta["difficulty"], meta["minutes"],
                               stop_message(levels), index, solved, len(levels)))
     return found
+
+
+def solution_lines(source: str, where: str = "") -> list[str]:
+    """The lines inside a code cell's solution blocks, markers excluded: the code the
+    student copy removes (and ``%load solutions/NN.k.py`` brings back)."""
+    lines = source.split("\n")
+    return [line for block in _blocks(source, where) for line in lines[block.begin + 1:block.end]]
 
 
 def first_unsolved(nb: nbformat.NotebookNode, name: str) -> Exercise | None:
