@@ -21,6 +21,9 @@ over-count in one minute never cancels an under-count in another:
 * ``stored_twice``    one event id stored under two keys (two buckets, shards or event
                       times): found by grouping the rows read by event id
 * ``quarantined``     records the stream refused, received in the range
+* ``dead_lettered``   produced, but set aside by the ingestion DAG because Kafka cannot take
+                      them (an event over its record limit): found in ``<topic>.dead-letter``
+                      with the reason, so accounted for, not ``missing``
 
 Which partitions to read comes from what the writer recorded (``stream_layout``), not
 from this process's settings; every recorded layout is read.
@@ -44,8 +47,8 @@ from labsupport.stream.settings import StreamSettings
 MINUTE_MS = 60_000
 
 #: the counts kept per minute and summed into the report (``published_twice`` may be None)
-COUNTS = ("produced", "landed", "missing", "published_twice", "aggregate", "distinct_rows", "duplicated",
-          "under_counted", "stored_twice", "quarantined", "unexpected")
+COUNTS = ("produced", "landed", "missing", "dead_lettered", "published_twice", "aggregate", "distinct_rows",
+          "duplicated", "under_counted", "stored_twice", "quarantined", "unexpected")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class AuditReport:
     duplicated: int
     quarantined: int
     published_twice: int | None = None  # None: no topic was read, so unknown
+    dead_lettered: int = 0     # set aside at ingestion (over Kafka's record limit), with the reason
     under_counted: int = 0
     stored_twice: int = 0
     unexpected: int = 0        # rows in the range that were not produced
@@ -85,7 +89,7 @@ class AuditReport:
     @property
     def clean(self) -> bool:
         return not any((self.missing, self.published_twice, self.duplicated, self.under_counted, self.stored_twice,
-                        self.quarantined))
+                        self.quarantined, self.dead_lettered))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "clean": self.clean}
@@ -102,6 +106,12 @@ class AuditReport:
 
         return results_table({self.window: self}).to_html()
 
+    def __str__(self) -> str:
+        """``print(report)``: the same compact row, on one line."""
+        from labsupport.lessons.results import summary_line
+
+        return summary_line(self.window, self)
+
 
 def _minute(ms: int) -> int:
     return ms - ms % MINUTE_MS
@@ -110,14 +120,15 @@ def _minute(ms: int) -> int:
 def tally(since_ms: int, until_ms: int, produced: Mapping[str, int], rows: Iterable[StoredRow],
           aggregate: Mapping[int, int], quarantined: Mapping[int, int] | None = None,
           published: Mapping[str, int] | None = None, layouts: Iterable[str] = (),
-          notes: Iterable[str] = ()) -> AuditReport:
+          notes: Iterable[str] = (), dead_lettered: Iterable[str] = ()) -> AuditReport:
     """The audit's arithmetic, with no I/O.
 
     ``produced`` {event id: event ms} of what should have landed in [since, until);
     ``rows`` the events_by_bucket rows of the minute-aligned window around it;
     ``aggregate`` {minute ms: events} summed from events_per_minute;
     ``quarantined`` {minute ms: records} received in [since, until);
-    ``published`` {event id: copies in the topic} or None when no topic was read."""
+    ``published`` {event id: copies in the topic} or None when no topic was read;
+    ``dead_lettered`` the ids the ingestion set aside (not landed, and not missing)."""
     lo, hi = _minute(since_ms), _minute(until_ms - 1) + MINUTE_MS if until_ms > since_ms else _minute(since_ms)
     per = {m: dict.fromkeys(COUNTS, 0) for m in range(lo, hi, MINUTE_MS)}
 
@@ -125,6 +136,7 @@ def tally(since_ms: int, until_ms: int, produced: Mapping[str, int], rows: Itera
         per.setdefault(_minute(ms), dict.fromkeys(COUNTS, 0))[what] += n
 
     keys_of: dict[str, set] = defaultdict(set)
+    set_aside = set(dead_lettered)
     ids_of_minute: dict[int, set] = defaultdict(set)
     in_range: dict[str, float | None] = {}
     for r in rows:
@@ -141,7 +153,7 @@ def tally(since_ms: int, until_ms: int, produced: Mapping[str, int], rows: Itera
             bump(min(k[2] for k in keys), "stored_twice")
     for event_id, ms in produced.items():
         bump(ms, "produced")
-        bump(ms, "landed" if event_id in keys_of else "missing")
+        bump(ms, "landed" if event_id in keys_of else "dead_lettered" if event_id in set_aside else "missing")
         if published is not None and published.get(event_id, 0) > 1:
             bump(ms, "published_twice")
     for event_id, _ in in_range.items():
@@ -231,6 +243,34 @@ def published_between(topic: str, since: datetime, until: datetime,
     return dict(copies)
 
 
+def dead_lettered_between(topic: str, since: datetime, until: datetime, cfg: LabConfig | None = None) -> set[str] | None:
+    """The ids of events of [since, until) the ingestion set aside from ``topic`` (its
+    dead-letter topic, which exists only once something was set aside); None when Kafka
+    does not answer (an audit of Cassandra still means something without it)."""
+    import json
+
+    from kafka.errors import KafkaError
+
+    from labsupport.ingest import topics
+
+    lo, hi = epoch_ms(since), epoch_ms(until)
+    found = set()
+    try:
+        for rec in topics.replay(topics.dead_letter_topic(topic), cfg=cfg, decode=False):
+            try:
+                letter = json.loads(rec.value)
+                if lo <= epoch_ms(letter["event_time"]) < hi:
+                    found.add(letter["event_id"])
+            except (TypeError, ValueError, KeyError):
+                continue
+    except topics.TopicProblem as exc:
+        if "does not exist" not in str(exc):
+            raise
+    except KafkaError:
+        return None
+    return found
+
+
 def layouts_of(session, keyspace: str, settings: StreamSettings) -> tuple[list[stream_layout.Layout], list[str]]:
     """The layouts the writer recorded; this environment's settings (with a note) if none."""
     found = stream_layout.recorded(session, keyspace)
@@ -263,6 +303,11 @@ def audit(since: datetime | float, until: datetime | float, profile: Profile = P
         produced = ({i: min(ms) for i, ms in copies.items()} if copies is not None
                     else {e["event_id"]: epoch_ms(e["event_time"]) for e in events_between(since, until, profile)})
         layouts, notes = layouts_of(session, keyspace, settings)
+        source = published_to or topic or settings.topic
+        set_aside = dead_lettered_between(source, since, until, cfg)
+        if set_aside is None:
+            notes.append(f"dead letters unknown: Kafka did not answer (events of {source!r} set aside at "
+                         "ingestion count as missing)")
         # the aggregate is per minute: compare it with the distinct rows of the same whole minutes
         m_since = since.replace(second=0, microsecond=0)
         m_until = until.replace(second=0, microsecond=0)
@@ -272,7 +317,8 @@ def audit(since: datetime | float, until: datetime | float, profile: Profile = P
                      aggregate_between(session, keyspace, m_since, m_until),
                      quarantined_between(session, keyspace, since, until, topic),
                      published=None if copies is None else {i: len(ms) for i, ms in copies.items()},
-                     layouts=[f"{lay.bucket_width} x {lay.shards}" for lay in layouts], notes=notes)
+                     layouts=[f"{lay.bucket_width} x {lay.shards}" for lay in layouts], notes=notes,
+                     dead_lettered=set_aside or ())
     finally:
         if own and cluster is not None:
             cluster.shutdown()
@@ -297,13 +343,16 @@ def topic_windows(topic: str, since: float, until: float, profile=None, step: in
         if since <= t < until:
             found[since + (t - since) // step * step].append(ev)
     rows = []
+    set_aside = dead_lettered_between(topic, utc(since), utc(until), cfg) or set()
     for start in range(int(since), int(until), step):
         truth = {e["event_id"]: e for e in events.events_between(start, start + step, profile)}
+        aside = set(truth) & set_aside
+        wanted = {i: e for i, e in truth.items() if i not in aside}
         got = found.get(float(start), [])
         ids = Counter(e["event_id"] for e in got)
         rows.append({"window": f"{to_iso(start)[11:16]}–{to_iso(start + step)[11:16]}", "expected": len(truth),
-                     "records": len(got), "distinct": len(ids), "missing": len(set(truth) - set(ids)),
-                     "duplicated": sum(n - 1 for n in ids.values() if n > 1),
-                     "exactly_once": bool(truth) and len(got) == len(truth) and set(ids) == set(truth)
-                     and all(e == truth[e["event_id"]] for e in got)})
+                     "records": len(got), "distinct": len(ids), "missing": len(set(wanted) - set(ids)),
+                     "dead_lettered": len(aside), "duplicated": sum(n - 1 for n in ids.values() if n > 1),
+                     "exactly_once": bool(truth) and len(got) == len(wanted) and set(ids) == set(wanted)
+                     and all(e == wanted[e["event_id"]] for e in got)})
     return rows

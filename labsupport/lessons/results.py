@@ -51,6 +51,12 @@ def summary_rows(runs: Mapping[str, object]) -> pd.DataFrame:
     return frame.astype("Int64")
 
 
+def summary_line(name: str, run: object) -> str:
+    """One run's compact row as text: ``name · produced 5 · landed 3 · missing 2 · …``."""
+    row = summary_rows({name: run}).iloc[0]
+    return " · ".join([name, *(f"{title} {'–' if pd.isna(v) else format_value(int(v))}" for title, v in row.items())])
+
+
 def _highlight(value: object) -> str:
     return HIGHLIGHT if not pd.isna(value) and value != 0 else ""
 

@@ -82,3 +82,8 @@ def test_an_audit_report_renders_itself_as_one_row():
     html = lossy_report()._repr_html_()
     assert html.count("<tr>") == 2  # the header and one run
     assert "07:00:00–07:01:00 UTC" in html and "as_dict" not in html
+
+
+def test_printing_an_audit_report_gives_the_same_row_on_one_line():
+    assert str(lossy_report()) == ("07:00:00–07:01:00 UTC · produced 5 · landed 3 · missing 2 · duplicated 0 · "
+                                   "quarantined 1")
