@@ -55,7 +55,7 @@ def use_kafka_brokers(n: int, cfg: LabConfig | None = None, progress: Callable[[
     started = time.monotonic()
     base = cfg or get_config()
     want = base.replace(kafka_brokers=n)
-    found = brokers_of(running_kafka(base))
+    found = brokers_of(running_kafka(base), base)
     if found is not None and ((found == 1) != (n == 1) or found > n):
         progress(f"kafka: switching from {'one broker' if found == 1 else f'{found} brokers'} to "
                  f"{'one broker' if n == 1 else f'{n} brokers'} (each layout keeps its own data)")

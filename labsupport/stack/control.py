@@ -31,8 +31,12 @@ def up(names: Iterable[str] | str | None = None, cfg: LabConfig | None = None,
        progress: Callable[[str], None] = _say) -> dict:
     """Start (idempotently) and wait until every chosen service is ready."""
     cfg = cfg or get_config()
-    for name in _selected(names, cfg, default=services.default_names):
+    chosen = _selected(names, cfg, default=services.default_names)
+    for name in chosen:
         services.service(name, cfg).start(progress)
+    prometheus = services.service("prometheus", cfg)
+    if "prometheus" not in chosen and prometheus.running() and prometheus.refresh(progress):
+        prometheus.wait_ready(progress)  # e.g. `LAB_KAFKA_BROKERS=3 lab up kafka`: scraped from now on
     return status(names, cfg)
 
 
@@ -76,12 +80,20 @@ def status(names: Iterable[str] | str | None = None, cfg: LabConfig | None = Non
     cfg = cfg or get_config()
     found = {name: services.service(name, cfg).status() for name in _selected(names, cfg)}
     other = other_running_layout(cfg) if names is None else None
-    for name in services.kafka_names(other) if other else []:
-        svc = services.service(name, other)
-        if svc.running():
-            found[name] = {**svc.status(), "extra": {"layout": f"LAB_KAFKA_BROKERS={other.kafka_brokers}, not this "
-                                                               f"shell's {cfg.kafka_brokers}"}}
-    return found
+    if other is None:
+        return found
+    # the layout that runs takes the place of this shell's Kafka rows, in their place: a
+    # `kafka stopped` row beside a running cluster would only mislead
+    mine = set(services.kafka_names(cfg))
+    note = {"layout": f"LAB_KAFKA_BROKERS={other.kafka_brokers} (this shell says {cfg.kafka_brokers})"}
+    rows = {name: {**services.service(name, other).status(), "extra": note} for name in services.kafka_names(other)}
+    shown: dict = {}
+    for name, row in found.items():
+        if name in mine:
+            shown.update(rows)
+        else:
+            shown[name] = row
+    return shown
 
 
 def logs(name: str, lines: int = 60, cfg: LabConfig | None = None) -> str:

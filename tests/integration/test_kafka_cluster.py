@@ -12,6 +12,9 @@ ports) is never touched, and the cluster is stopped and its data deleted at the 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -26,6 +29,7 @@ from labsupport.config import LabConfig
 from labsupport.ingest import topics
 from labsupport.lessons.replication import seen_down
 from labsupport.observe import prom
+from labsupport.stack.services.kafka import running_kafka
 from labsupport.stack import procs, scratch, services
 from labsupport.waits import wait_for
 
@@ -231,3 +235,51 @@ def test_kafka_names_the_whole_cluster_for_every_verb(cluster):
     assert all(procs.group_members(g) == [] for g in groups)
     stack.up(["kafka"], cfg=cluster)
     assert all(services.service(n, cluster).healthy() for n in members)
+
+
+def _lab(cfg: LabConfig, brokers: int, *args: str) -> subprocess.CompletedProcess:
+    """The `lab` command in a terminal whose ``LAB_KAFKA_BROKERS`` is ``brokers``, on this
+    module's scratch lab (its home and ports)."""
+    env = {k: v for k, v in cfg.to_env().items() if k != "LAB_KAFKA_BOOTSTRAP"}  # derived from the layout
+    env.update(LAB_KAFKA_BROKERS=str(brokers), PATH=os.environ["PATH"])
+    out = subprocess.run([sys.executable, "-m", "labsupport", *args], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
+    return out
+
+
+def _scraped_up(cfg: LabConfig) -> set[str]:
+    return {s["metric"]["service"] for s in prom.query('up{job="kafka"} == 1', cfg)}
+
+
+def test_the_cli_switches_layouts_both_ways_with_prometheus_running(cluster):
+    """What lesson 09's `use_kafka_brokers` does, from a terminal: `lab status` and `lab down`
+    name the layout that runs (a cluster missing its last broker is still 3 brokers, not
+    2), and `lab up` on the other layout, with Prometheus running, puts Prometheus on the
+    new targets (it used to wait 180 s for targets it was never told about)."""
+    one = cluster.replace(kafka_brokers=1)
+    assert services.service("prometheus", cluster).running()
+    assert stack.kill("kafka-3", cfg=cluster)
+
+    shown = _lab(cluster, 1, "status")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.startswith("kafka")}
+    assert "kafka" not in rows, f"the one-broker row is shown beside the cluster that runs:\n{shown.stdout}"
+    assert {"kafka-controller", "kafka-1", "kafka-2", "kafka-3"} <= rows.keys(), shown.stdout
+    assert "LAB_KAFKA_BROKERS=3" in shown.stdout
+
+    stopped = _lab(cluster, 1, "down", "kafka")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "LAB_KAFKA_BROKERS=3" in stopped.stdout and "LAB_KAFKA_BROKERS=2" not in stopped.stdout, stopped.stdout
+    assert running_kafka(cluster) == []
+
+    # there and back: Prometheus named among the services (its start finds it running and
+    # reloads it), then `lab up kafka` alone (the up reloads the running Prometheus after)
+    for cfg, args, wanted in ((one, ("up", "kafka", "prometheus"), {"kafka"}),
+                              (cluster, ("up", "kafka"), {"kafka-controller", "kafka-1", "kafka-2", "kafka-3"})):
+        started = _lab(cfg, cfg.kafka_brokers, *args)
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+        assert "prometheus: reloaded" in started.stdout, started.stdout
+        assert _scraped_up(cfg) == wanted
+        if cfg is one:
+            assert _lab(one, 1, "down", "kafka").returncode == 0

@@ -50,7 +50,7 @@ def back_to_configured_kafka(cfg) -> None:
     after it would be refused the one broker's ports."""
     from labsupport.lessons.replication import brokers_of, running_kafka, use_kafka_brokers
 
-    if brokers_of(running_kafka(cfg)) not in (None, cfg.kafka_brokers):
+    if brokers_of(running_kafka(cfg), cfg) not in (None, cfg.kafka_brokers):
         use_kafka_brokers(cfg.kafka_brokers, cfg)
 
 

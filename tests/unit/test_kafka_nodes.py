@@ -133,24 +133,43 @@ def test_starting_the_other_layout_names_the_running_kafka_and_how_to_stop_it(tm
 
 
 def test_status_shows_and_down_stops_the_kafka_layout_that_runs_when_it_is_not_the_shells(tmp_path):
-    """Lesson 09's cluster seen from a shell that says one broker: `lab status` must not
-    call Kafka stopped while kafka-2 holds its ports, and `lab down` must stop it."""
+    """Lesson 09's cluster seen from a shell that says one broker, after the lesson killed
+    kafka-3: `lab status` shows the cluster's rows in place of a `kafka stopped` one, and
+    names the layout the nodes recorded (3), not one guessed from the highest live broker
+    (2); `lab down` stops it, saying which layout it was."""
     from labsupport.stack import control, procs
+    from labsupport.stack.services.kafka import record_layout
 
     cfg = SINGLE.replace(home=tmp_path)
+    record_layout(cfg.replace(kafka_brokers=3))
     pidfile = cfg.paths.pidfile("kafka-2")
     rec = procs.spawn(["sleep", "600"], pidfile, cfg.paths.log("kafka-2"))
     try:
         st = control.status(cfg=cfg)
-        assert st["kafka"]["state"] == "stopped"
+        assert "kafka" not in st
+        assert list(st)[:4] == ["kafka-controller", "kafka-1", "kafka-2", "kafka-3"]  # where `kafka` was
         assert st["kafka-2"]["state"] == "running" and st["kafka-2"]["pid"] == rec.pid
-        assert st["kafka-2"]["extra"] == {"layout": "LAB_KAFKA_BROKERS=2, not this shell's 1"}
+        assert st["kafka-3"]["state"] == "stopped"
+        assert st["kafka-2"]["extra"] == {"layout": "LAB_KAFKA_BROKERS=3 (this shell says 1)"}
         assert "kafka-2" not in control.status(["kafka"], cfg=cfg)  # only what was asked for
 
         said: list[str] = []
         control.down(cfg=cfg, progress=said.append)
         assert not rec.alive()
-        assert any(line.startswith("kafka-2: stopped (the Kafka layout of LAB_KAFKA_BROKERS=2") for line in said)
+        assert any(line.startswith("kafka-2: stopped (the Kafka layout of LAB_KAFKA_BROKERS=3") for line in said)
         assert "kafka-2" not in control.status(cfg=cfg)
     finally:
         procs.kill(pidfile)
+
+
+def test_prometheus_waiting_for_targets_names_their_services_not_a_purge(tmp_path):
+    """Targets that never come up are services' exporters: purging Prometheus's data
+    would lose its history and change nothing."""
+    from labsupport.stack.services.prometheus import PrometheusService
+
+    failure = PrometheusService(SINGLE.replace(home=tmp_path))._failure(
+        "not ready after 180s (targets not up: kafka (kafka-1))")
+    assert "purge" not in failure.remedy.replace("no purge needed", "")
+    assert "lab logs <service>" in failure.remedy and "kafka-1" in failure.cause
+    other = PrometheusService(SINGLE.replace(home=tmp_path))._failure("exited")
+    assert "--purge prometheus" in other.remedy  # a crash at start may be its data

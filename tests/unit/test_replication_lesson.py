@@ -41,3 +41,17 @@ def test_measured_capacity_is_the_top_rung_and_says_whether_it_was_reached():
     assert measured_capacity(ladder) == (3200.0, True)
     easy = {"rungs": [_rung(6000, 5900, True, {}), _rung(1000, 990, True, {})]}
     assert measured_capacity(easy) == (5900.0, False)  # a lower bound only
+
+
+def test_a_cluster_missing_its_last_brokers_is_named_by_its_recorded_layout(tmp_path):
+    """After lesson 09 kills kafka-2 and kafka-3, the running nodes are the controller and
+    kafka-1: the highest live id would say "2 brokers"; the layout the nodes recorded as
+    they started says 3, and `lab down`/`lab status` name that."""
+    from labsupport.config import LabConfig
+    from labsupport.stack.services.kafka import record_layout
+
+    cfg = LabConfig.from_env({}, home=tmp_path, kafka_brokers=3)
+    assert brokers_of(["kafka-1", "kafka-controller"], cfg) == 2  # nothing recorded yet: the guess
+    record_layout(cfg)
+    assert brokers_of(["kafka-1", "kafka-controller"], cfg) == 3
+    assert brokers_of(["kafka"], cfg) == 1

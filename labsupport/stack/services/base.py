@@ -149,6 +149,7 @@ class Service:
             with procs.exclusive(self.lockfile, timeout=self.cfg.ready_timeout + 60):
                 if self.running():
                     self._log_offset = 0
+                    self.refresh(progress)
                     self.wait_ready(progress)
                     return self
                 procs.clear_stale(self.pidfile, self._prefixed(progress))
@@ -168,6 +169,12 @@ class Service:
             raise ServiceFailed(f"{self.name}: another `lab up` (pid {held}) has been starting it for "
                                 f"{self.cfg.ready_timeout + 60:.0f}s", "wait for it to finish, or stop that process") from None
         return self
+
+    def refresh(self, progress: Callable[[str], None] = _say) -> bool:
+        """Bring a running service in line with the config it is asked for now, if it can
+        be without a restart; True if something changed. Most services read their config
+        once at start: nothing to do."""
+        return False
 
     def wait_ready(self, progress: Callable[[str], None] = _say) -> float:
         try:

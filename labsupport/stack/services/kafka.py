@@ -93,14 +93,36 @@ def running_kafka(cfg: LabConfig) -> list[str]:
                   if (rec := procs.read_record(f)) is not None and rec.alive())
 
 
-def brokers_of(names: list[str]) -> int | None:
-    """The layout a set of running Kafka process names belongs to: 1 for ``kafka``, the
-    highest broker id for ``kafka-controller``/``kafka-N`` (a cluster with a dead broker
-    is still that cluster), None when nothing runs."""
+def layout_file(cfg: LabConfig) -> Path:
+    """Where the Kafka layout that was started last is recorded (its ``kafka_brokers``)."""
+    return cfg.paths.pidfile("kafka").parent / "kafka-layout"
+
+
+def record_layout(cfg: LabConfig) -> None:
+    """Written by every Kafka node as it starts: only one layout runs at a time (a node
+    of another layout refuses to start while one runs), so the last written is the
+    running one's."""
+    path = layout_file(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{cfg.kafka_brokers}\n")
+
+
+def brokers_of(names: list[str], cfg: LabConfig | None = None) -> int | None:
+    """The layout (``kafka_brokers``) a set of running Kafka process names belongs to,
+    None when nothing runs: 1 for ``kafka``; for ``kafka-controller``/``kafka-N``, what
+    the nodes recorded as they started (a cluster of 3 whose third broker died is still
+    3, and one of 2 whose second died is not 1). Without a record (started before the
+    lab kept one), the highest broker id, at least 2."""
     if not names:
         return None
     if "kafka" in names:
         return 1
+    try:
+        recorded = int(layout_file(cfg).read_text()) if cfg is not None else None
+    except (OSError, ValueError):
+        recorded = None
+    if recorded is not None and recorded > 1:
+        return recorded
     ids = [int(n.rsplit("-", 1)[1]) for n in names if n.rsplit("-", 1)[-1].isdigit()]
     return max(ids + [2])
 
@@ -110,7 +132,7 @@ def other_running_layout(cfg: LabConfig) -> LabConfig | None:
     lesson 09's cluster seen from a shell whose ``LAB_KAFKA_BROKERS`` says one broker,
     or the reverse. `lab status` shows it and `lab down` stops it, so neither leaves a
     learner believing Kafka is down while its ports are taken."""
-    found = brokers_of(running_kafka(cfg))
+    found = brokers_of(running_kafka(cfg), cfg)
     if found is None:
         return None
     other = cfg.replace(kafka_brokers=found)
@@ -233,6 +255,7 @@ class KafkaService(JvmService):
         ]
 
     def prepare(self) -> None:
+        record_layout(self.cfg)
         self.properties_file.write_text(self.render_properties())
         mine = read_meta(self.data_dir).get("cluster.id")
         wanted = self.cluster_id()

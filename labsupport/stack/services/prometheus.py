@@ -67,20 +67,51 @@ class PrometheusService(Service):
     def config_file(self) -> Path:
         return self.run_dir / "prometheus.yml"
 
+    def rendered(self) -> str:
+        return yaml.safe_dump(render_config(self.cfg), sort_keys=False)
+
     def prepare(self) -> None:
-        self.config_file.write_text(yaml.safe_dump(render_config(self.cfg), sort_keys=False))
+        self.config_file.write_text(self.rendered())
+
+    def refresh(self, progress=print) -> bool:
+        """A running Prometheus scraping another layout's targets (Kafka switched between one
+        broker and a cluster by `LAB_KAFKA_BROKERS=3 lab up`, or back) is put on this
+        config's: the file re-rendered and a reload asked for (``--web.enable-lifecycle``),
+        keeping its data and its process. True if it was reloaded."""
+        try:
+            current = self.config_file.read_text()
+        except OSError:
+            current = None
+        if current == self.rendered():
+            return False
+        self.prepare()
+        try:
+            r = httpx.post(f"{self.cfg.prometheus}/-/reload", timeout=10)
+        except httpx.HTTPError as exc:
+            r = None
+            why = type(exc).__name__
+        if r is None or r.status_code != 200:
+            why = f"HTTP {r.status_code} {r.text[:200]}" if r is not None else why
+            raise ServiceFailed(f"prometheus: reloading {self.config_file} failed: {why}",
+                                f"read {self.log}; `lab restart prometheus` starts it on the new file")
+        progress(f"prometheus: reloaded on this layout's targets ({self.config_file})")
+        return True
 
     def reload(self, progress=print) -> None:
-        """The running Prometheus on this config's targets (e.g. Kafka switched between one
-        broker and a cluster): re-render the file and ask it to reload (``--web.enable-lifecycle``),
-        keeping its data and its process; then wait until the running services' targets are up."""
-        self.prepare()
-        r = httpx.post(f"{self.cfg.prometheus}/-/reload", timeout=10)
-        if r.status_code != 200:
-            raise ServiceFailed(f"prometheus: reloading {self.config_file} failed: HTTP {r.status_code} {r.text[:200]}",
-                                f"read {self.log}; `lab restart prometheus` starts it on the new file")
-        progress(f"prometheus: reloaded on {self.config_file}")
+        """`refresh`, then wait until the running services' targets are up."""
+        self.refresh(progress)
         self.wait_ready(progress)
+
+    def _failure(self, why: str) -> ServiceFailed:
+        """A target that never came up is its service's exporter, not Prometheus's data:
+        the remedy names the service (a purge would only lose history)."""
+        failure = super()._failure(why)
+        if "targets not up" not in why:
+            return failure
+        return ServiceFailed(failure.cause, "each target named is a lab service's metrics endpoint: `lab status` shows "
+                                            "whether it runs, `lab logs <service>` why its exporter does not answer "
+                                            "(Prometheus's own data is not the cause: no purge needed)",
+                             log_tail=failure.log_tail)
 
     def argv(self) -> list[str]:
         c = self.cfg
