@@ -115,10 +115,9 @@ def test_a_start_that_fails_readiness_leaves_nothing_behind(scratch_lab, tmp_pat
 
 def test_every_listener_binds_loopback(whole_stack):
     """Each service's process family listens on 127.0.0.1 only — every socket, not just
-    the declared ports (JMX/RMI, Spark's driver and block manager...). The one exception
-    is documented in the README: Airflow's task-log servers (no host setting exists)."""
+    the declared ports (JMX/RMI, Spark's driver and block manager...), with no exception:
+    Airflow's task-log servers, which bind every interface, are not started."""
     cfg = whole_stack
-    exempt = {("airflow", cfg.airflow_port + 1), ("airflow", cfg.airflow_port + 2)}
     found: dict[str, list[tuple[str, int, str]]] = {}
     for name in ALL:
         for p in _family(cfg, name):
@@ -137,7 +136,7 @@ def test_every_listener_binds_loopback(whole_stack):
         on_loopback = {port for ip, port, _ in found.get(name, []) if _is_127_0_0_1(ip)}
         assert declared <= on_loopback, f"{name}: declared ports {declared} not all listening on 127.0.0.1"
     wide = [(n, ip, port) for n, socks in found.items() for ip, port, _ in socks
-            if not _is_127_0_0_1(ip) and (n, port) not in exempt]
+            if not _is_127_0_0_1(ip)]
     assert wide == [], f"listening beyond 127.0.0.1:\n{report}"
 
 

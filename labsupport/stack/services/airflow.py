@@ -13,11 +13,14 @@ restart — signs and checks the same tokens. Nothing secret is in the repo, and
 one of those files is created owner-only (mode 600): the lab writes its secrets file
 with os.open(..., 0o600), and Airflow runs under ``umask 077`` for the files it makes.
 
-Ports: the api-server on ``airflow_port`` (127.0.0.1); Airflow's two task-log servers
-on ``airflow_port + 1`` and ``+ 2`` listen on every interface: Airflow 3.3's
-``airflow/utils/serve_logs/core.py`` calls ``uvicorn.run(..., host="")`` and has no host
-setting (apache/airflow PR #60117, which proposed ``[logging] worker_log_server_host``,
-was closed unmerged). They only serve logs to holders of a token signed with our secret.
+Ports: the api-server on ``airflow_port`` (127.0.0.1), and nothing else. Airflow's
+task-log servers are not started (``--skip-serve-logs`` on the scheduler and the
+triggerer): Airflow 3.3's ``airflow/utils/serve_logs/core.py`` calls
+``uvicorn.run(..., host="")``, every interface, with no host setting (apache/airflow PR
+#60117, which proposed ``[logging] worker_log_server_host``, was closed unmerged). They
+exist for workers on other machines; here every component writes and the api-server
+reads the same ``[logging] base_log_folder``, which ``FileTaskHandler`` reads first, so
+the UI and the REST API still show every task's log, running or finished.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from labsupport.ingest.settings import IngestSettings
 from labsupport.stack.services.base import Service
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
+#: the components that would start a task-log server on every interface (see above)
+SKIP_SERVE_LOGS = {"scheduler": " --skip-serve-logs", "triggerer": " --skip-serve-logs"}
 
 
 class AirflowService(Service):
@@ -120,7 +125,8 @@ class AirflowService(Service):
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            # the task-log servers' fixed defaults (8793/8794) would collide between labs
+            # not served (--skip-serve-logs), but a running task's log is still looked for
+            # there: our own closed ports, never another lab's or program's 8793/8794
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(c.airflow_port + 1),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(c.airflow_port + 2),
             **self.settings.replace(start_date=self._ingest_start()).to_env(),
@@ -153,7 +159,7 @@ class AirflowService(Service):
             "trap 'trap - TERM EXIT; kill 0 2>/dev/null' TERM EXIT",
             "airflow db migrate",
             f"airflow api-server --host {c.host} --port {c.airflow_port} &",
-            *(f"airflow {name} &" for name in COMPONENTS),
+            *(f"airflow {name}{SKIP_SERVE_LOGS.get(name, '')} &" for name in COMPONENTS),
             "wait -n",
             "echo 'an airflow component exited; stopping the others' >&2",
             "exit 1",
