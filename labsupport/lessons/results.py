@@ -3,7 +3,7 @@
 ``results_table({"run A (latest)": report_a, "run B (earliest)": report_b},
 extra={"resumed from batch": {"run A (latest)": 7, "run B (earliest)": 0}})`` gives a pandas
 Styler with one row per run: produced, landed, missing, duplicated, quarantined, plus the
-rarer problems (published twice, under counted, stored twice, unexpected) only when some run
+rarer problems (dead-lettered, published twice, under counted, stored twice, unexpected) only when some run
 has them, plus the extra columns. A problem count that is not 0 is highlighted, so the eye
 goes to what went wrong instead of reading a 40-line ``as_dict()``.
 
@@ -25,10 +25,12 @@ from labsupport.lessons.predictions import format_value
 ALWAYS = (("produced", "produced"), ("landed", "landed"), ("missing", "missing"), ("duplicated", "duplicated"),
           ("quarantined", "quarantined"))
 #: shown only when some run has a non-zero count
-WHEN_NOT_ZERO = (("published_twice", "published twice"), ("under_counted", "under counted"),
+WHEN_NOT_ZERO = (("dead_lettered", "dead-lettered"), ("published_twice", "published twice"),
+                 ("under_counted", "under counted"),
                  ("stored_twice", "stored twice"), ("unexpected", "unexpected"))
 #: the columns where anything but 0 is a problem worth the eye
-PROBLEMS = ("missing", "duplicated", "quarantined", "published twice", "under counted", "stored twice", "unexpected")
+PROBLEMS = ("missing", "duplicated", "quarantined", "dead-lettered", "published twice", "under counted",
+            "stored twice", "unexpected")
 HIGHLIGHT = "background-color: #ffd6d6; color: #8b0000; font-weight: bold"
 
 

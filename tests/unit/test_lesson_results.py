@@ -50,6 +50,7 @@ def test_rarer_problems_appear_only_when_some_run_has_them():
                   published={"a0": 2, "a1": 1, "a2": 1})
     frame = summary_rows({"clean": clean_report(), "retried": twice})
     assert "published twice" in frame.columns and "stored twice" not in frame.columns
+    assert "dead-lettered" not in frame.columns
     assert frame["published twice"].isna().tolist() == [True, False]  # unknown (no topic read) is not 0
 
 
@@ -87,3 +88,10 @@ def test_an_audit_report_renders_itself_as_one_row():
 def test_printing_an_audit_report_gives_the_same_row_on_one_line():
     assert str(lossy_report()) == ("07:00:00–07:01:00 UTC · produced 5 · landed 3 · missing 2 · duplicated 0 · "
                                    "quarantined 1")
+
+
+def test_events_set_aside_at_ingestion_show_as_dead_lettered_not_missing():
+    produced = ids("a", 3, 0)
+    rows = stored(*[(i, ms) for i, ms in produced.items() if i != "a1"])
+    frame = summary_rows({"big events": tally(T0, T0 + M, produced, rows, {T0: 2}, dead_lettered={"a1"})})
+    assert frame.loc["big events", ["missing", "dead-lettered"]].tolist() == [0, 1]
