@@ -16,6 +16,7 @@ import httpx
 
 from labsupport.config import LabConfig
 from labsupport.stack.services.base import Service
+from labsupport.stream import checkpoint_files
 from labsupport.stream.settings import StreamSettings, ephemeral_root
 
 
@@ -73,6 +74,8 @@ class StreamService(Service):
                 topics.ensure_topic(self.settings.topic, cfg=self.cfg)
         except KafkaError:
             pass  # Kafka is not up: the job waits for its topic and says so in its log
+        if "://" not in self.settings.checkpoint_location(self.cfg):  # a local checkpoint: check its batch logs
+            checkpoint_files.check(self.checkpoint)
 
     def metrics(self) -> dict[str, float]:
         r = httpx.get(f"http://{self.cfg.host}:{self.cfg.stream_metrics_port}/metrics", timeout=3)
