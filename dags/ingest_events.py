@@ -8,9 +8,13 @@ JSON, wrong schema, incomplete count) fails the attempt *before* anything is pro
 so a retry starts clean; the API is deterministic (same window → same event ids), so a
 retry or a backfill re-publishes identical records and duplicates are detectable by id.
 
-**Schedule**: every minute (``LAB_INGEST_SCHEDULE``, any cron expression),
-``catchup=True`` from ``LAB_INGEST_START_DATE`` (set by the lab's airflow service to
-its first start, so missed minutes since then are filled), ``max_active_runs=4``.
+**Schedule**: every minute (``LAB_INGEST_SCHEDULE``, any cron expression) from
+``LAB_INGEST_START_DATE`` (the lab's first Airflow start), ``max_active_runs=4``.
+``catchup`` is off by default (``LAB_INGEST_CATCHUP``): unpaused after hours or days, the
+DAG resumes with the latest complete minute instead of one run per missed minute (a
+2-core machine would spend the gap's length doing nothing else); a gap is filled only by
+an explicit backfill (``lab pipeline on --backfill-from TIME``). Lessons and tests turn
+catchup on with a ``start_date`` a few minutes back, so those minutes run at once.
 
 **Manual runs** (``airflow dags trigger`` / the UI / REST without an interval) get an
 *empty* data interval in Airflow 3. This DAG then fetches **the last full minute before
@@ -64,6 +68,18 @@ def _start_date() -> pendulum.DateTime:
     if raw:
         return pendulum.parse(raw).in_tz("UTC")
     return pendulum.now("UTC").start_of("hour")
+
+
+#: the producer's own limit (kafka-python's default), set explicitly: `oversized` reads it
+MAX_REQUEST_SIZE = 1_048_576
+#: a record batch's header (61 bytes) plus one record's framing, rounded up
+RECORD_OVERHEAD = 128
+#: how much of a set-aside record its dead letter keeps
+DEAD_LETTER_HEAD = 512
+
+
+def time_now() -> float:
+    return datetime.now(timezone.utc).timestamp()
 
 
 class MalformedResponse(ValueError):
@@ -177,29 +193,92 @@ def fetch_window(api: str, since: float, until: float, page_size: int, timeout: 
     return events, pages
 
 
-def publish(events: list[dict], topic: str, bootstrap: str) -> float:
-    """Produce every event, flush once, then check every future; returns seconds taken."""
+def dead_letter_topic(topic: str) -> str:
+    """Where records ``topic`` cannot take are set aside (a copy of
+    ``labsupport.ingest.topics.dead_letter_topic``; tests/unit/test_events.py ties them)."""
+    return f"{topic}.dead-letter"
+
+
+def oversized(key: bytes, value: bytes) -> str | None:
+    """Why the broker would refuse this record, or None. The producer refuses a record over
+    ``max_request_size`` itself (the broker's ``message.max.bytes``, 1,048,588 by default
+    and not changed by the lab, is just above it); record framing adds under 100 bytes.
+    Checked before ``send()`` because kafka-python, after one such refusal, failed the next
+    sends to the same partition too (measured): one bad record must not fail its window."""
+    size = len(key) + len(value)
+    if size + RECORD_OVERHEAD > MAX_REQUEST_SIZE:
+        return (f"record of {size:,} bytes over the {MAX_REQUEST_SIZE:,}-byte limit "
+                f"(producer max_request_size, broker message.max.bytes)")
+    return None
+
+
+def _dead_letter(ev: dict, value: bytes, reason: str, topic: str, window: tuple[float, float]) -> bytes:
+    """What is kept of a record set aside: who it was, why, and its first bytes."""
+    import json
+
+    return json.dumps({"event_id": ev.get("event_id"), "source_id": ev.get("source_id"),
+                       "event_time": ev.get("event_time"), "topic": topic, "reason": reason, "bytes": len(value),
+                       "window": [_iso(window[0]), _iso(window[1])], "dead_lettered_at": _iso(time_now()),
+                       "head": value[:DEAD_LETTER_HEAD].decode("utf-8", "replace")},
+                      separators=(",", ":")).encode()
+
+
+def _ensure_dead_letter_topic(bootstrap: str, topic: str) -> None:
+    """Kafka refuses to auto-create topics here; made on first need, replicated like ``topic``."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{DAG_ID}-admin")
+    try:
+        described = admin.describe_topics([topic])[0]
+        replicas = len(described["partitions"][0]["replicas"]) if described.get("partitions") else 1
+        try:
+            admin.create_topics([NewTopic(dead_letter_topic(topic), 1, replicas,
+                                          topic_configs={"retention.ms": "-1", "retention.bytes": "-1"})])
+        except TopicAlreadyExistsError:
+            pass
+    finally:
+        admin.close()
+
+
+def publish(events: list[dict], topic: str, bootstrap: str,
+            window: tuple[float, float] = (0.0, 0.0)) -> tuple[float, int]:
+    """Produce every event, flush once, then check every future; returns (seconds taken,
+    events set aside). An event Kafka cannot take (`oversized`) goes to
+    ``dead_letter_topic(topic)`` with the reason, and the rest of the window is published:
+    it stays a success, and the audit counts the event as dead-lettered, not missing."""
     import json
     import time
 
     from kafka import KafkaProducer
 
     started = time.perf_counter()
+    records, set_aside = [], []
+    for ev in events:
+        key, value = ev["source_id"].encode(), json.dumps(ev, separators=(",", ":")).encode()
+        reason = oversized(key, value)
+        if reason:
+            set_aside.append((key, _dead_letter(ev, value, reason, topic, window)))
+        else:
+            records.append((key, value))
+    if set_aside:
+        _ensure_dead_letter_topic(bootstrap, topic)
+        print(f"{len(set_aside)} event(s) set aside to {dead_letter_topic(topic)}: {json.loads(set_aside[0][1])['reason']}")
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                              linger_ms=10, batch_size=256 * 1024, max_block_ms=15_000,
-                             request_timeout_ms=30_000, client_id=f"{DAG_ID}-producer")
+                             max_request_size=MAX_REQUEST_SIZE, request_timeout_ms=30_000,
+                             client_id=f"{DAG_ID}-producer")
     try:
-        futures = [producer.send(topic, key=ev["source_id"].encode(),
-                                 value=json.dumps(ev, separators=(",", ":")).encode())
-                   for ev in events]
+        futures = [producer.send(topic, key=k, value=v) for k, v in records]
+        futures += [producer.send(dead_letter_topic(topic), key=k, value=v) for k, v in set_aside]
         producer.flush(timeout=120)
         failed = [f for f in futures if not f.is_done or f.failed()]
     finally:
         producer.close(timeout=10)
     if failed:
         first = failed[0].exception if failed[0].is_done else "not acknowledged before the flush timeout"
-        raise PublishFailed(f"{len(failed)} of {len(events)} records to {topic!r} failed, first: {first!r}")
-    return time.perf_counter() - started
+        raise PublishFailed(f"{len(failed)} of {len(futures)} records to {topic!r} failed, first: {first!r}")
+    return time.perf_counter() - started, len(set_aside)
 
 
 @dag(
@@ -208,7 +287,7 @@ def publish(events: list[dict], topic: str, bootstrap: str) -> float:
     # whose runs have an empty interval — this DAG owns [start, end) windows
     schedule=CronDataIntervalTimetable(_setting("SCHEDULE", "* * * * *"), timezone="UTC"),
     start_date=_start_date(),
-    catchup=True,
+    catchup=_setting("CATCHUP", "False").lower() in ("1", "true", "yes", "on"),
     max_active_runs=4,
     tags=["streamlab", "ingestion"],
     default_args={
@@ -250,9 +329,10 @@ def ingest_events():
                                      attempts=int(_setting("HTTP_ATTEMPTS", "3")))
         fetch_s = time.perf_counter() - t0
         print(f"fetched {len(events)} events in {pages} pages in {fetch_s:.2f}s; all valid, publishing")
-        publish_s = publish(events, window["topic"], bootstrap)
+        publish_s, dead_lettered = publish(events, window["topic"], bootstrap, (window["since"], window["until"]))
         stats = {"since": _iso(window["since"]), "until": _iso(window["until"]), "topic": window["topic"],
-                 "fetched": len(events), "published": len(events), "pages": pages,
+                 "fetched": len(events), "published": len(events) - dead_lettered,
+                 "dead_lettered": dead_lettered, "pages": pages,
                  "fetch_s": round(fetch_s, 3), "publish_s": round(publish_s, 3),
                  "events_per_s": round(len(events) / publish_s, 1) if publish_s > 0 else None,
                  "try_number": get_current_context()["ti"].try_number}

@@ -8,6 +8,7 @@ stream resets its counters, not what it stored).
 
 import streamlit as st
 
+from labsupport.ingest import topics
 from labsupport.observe import pipeline_stats
 from labsupport.observe.prom import PromError
 
@@ -30,6 +31,13 @@ def session_or_none():
         return cassandra()
     except Exception:  # not answering now: not cached, tried again on the next refresh
         return None
+
+
+@st.cache_data(ttl=30)
+def dead_lettered() -> int | None:
+    """Records in the dead-letter topic of `events` (asked of Kafka twice a minute, not on
+    every refresh; None when Kafka does not answer)."""
+    return topics.records_in(topics.dead_letter_topic(topics.EVENTS_TOPIC))
 
 
 @st.fragment(run_every=5)
@@ -55,10 +63,14 @@ def live() -> None:
     h[3].metric("Cassandra node", "up" if s.cassandra_up else "DOWN")
 
     st.subheader("Stream")
-    t = st.columns(3)
+    t = st.columns(4)
     t[0].metric("Stream", "running" if s.stream_up else "not running")
     t[1].metric("Lag (event time)", f"{s.stream_lag_s:,.1f} s")
     t[2].metric("Quarantined events", f"{s.quarantined:,.0f}")
+    aside = dead_lettered()
+    t[3].metric("Dead-lettered at ingestion", "—" if aside is None else f"{aside:,}",
+                help=f"events Kafka cannot take (over its record limit), set aside by the DAG with the reason "
+                     f"in the {topics.dead_letter_topic(topics.EVENTS_TOPIC)!r} topic")
 
 
 live()

@@ -22,6 +22,12 @@ from labsupport.errors import LabError
 EVENTS_TOPIC = "events"
 PARTITIONS = 6
 REPLAY_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1"}
+def dead_letter_topic(topic: str) -> str:
+    """Where the ingestion DAG sets aside the records ``topic`` cannot take (an event over
+    Kafka's record limit), each with the reason (dags/ingest_events.py keeps a copy)."""
+    return f"{topic}.dead-letter"
+
+
 #: the most replicas a lab topic gets (a learner can run more brokers than that)
 MAX_REPLICATION = 3
 
@@ -176,6 +182,27 @@ def replay(topic: str = EVENTS_TOPIC, cfg: LabConfig | None = None, timeout: flo
                         yield json.loads(rec.value) if decode else rec
                 if consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
+    finally:
+        consumer.close()
+
+
+def records_in(topic: str, cfg: LabConfig | None = None) -> int | None:
+    """How many records ``topic`` holds (its retention deletes none): the sum of its end
+    offsets; 0 for a topic not created yet, None when Kafka does not answer."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    cfg = cfg or get_config()
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                                 client_id="lab-count", request_timeout_ms=5000)
+    except KafkaError:
+        return None
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+    except KafkaError:
+        return None
     finally:
         consumer.close()
 

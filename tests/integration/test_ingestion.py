@@ -224,3 +224,41 @@ def test_airflow_stops_with_no_orphaned_workers(plan):
 
     alive = [p for p in family if running(p)]
     assert alive == [], f"left behind: {alive}"
+
+
+def test_an_event_kafka_cannot_take_is_set_aside_and_its_window_succeeds(plan):
+    """The API's `oversized` fault serves a few events past Kafka's record limit, the same
+    ones on every request (as a real upstream's bad record). The run sets them aside to
+    the dead-letter topic with the reason, publishes the rest on its first attempt, and
+    the topic audit counts them as dead-lettered, not missing."""
+    from labsupport.ingest.events_api.faults import picked
+    from labsupport.lessons.audit import topic_windows
+
+    client, api, profile = plan["client"], plan["api"], plan["profile"]
+    share = 0.001
+    # a minute two days back that no other test touches, and in which 1-3 events are picked
+    # (computed, not hoped for: the ids are a pure function of time)
+    since = next(t for t in (plan["start"] - 2 * 86_400 - k * MIN for k in range(200))
+                 if 1 <= sum(picked(i, share) for i in expected_ids(profile, t, t + MIN)) <= 3)
+    until = since + MIN
+    want = expected_ids(profile, since, until)
+    aside = sorted(i for i in want if picked(i, share))
+    topic = f"{plan['topic']}-oversized"
+    topics.ensure_topic(topic)
+    api.post("/faults/rules", json={"name": "oversized", "oversized_share": share,
+                                    "scope_since": since, "scope_until": until})
+    try:
+        run = client.trigger(since=since, until=until, conf={"topic": topic})
+        assert client.wait_run(run["dag_run_id"], timeout=180)["state"] == "success"
+    finally:
+        api.delete("/faults/rules/oversized")
+    assert client.task_instance(run["dag_run_id"])["try_number"] == 1, "one bad record failed an attempt"
+    stats = client.result(run["dag_run_id"])
+    assert (stats["fetched"], stats["published"], stats["dead_lettered"]) == (len(want), len(want) - len(aside), len(aside))
+    letters = list(topics.replay(topics.dead_letter_topic(topic)))
+    assert sorted(letter["event_id"] for letter in letters) == aside
+    assert all("over the 1,048,576-byte limit" in letter["reason"] and letter["bytes"] > 1_048_576 for letter in letters)
+    published = topic_events(topic, since, until)
+    assert sorted(e["event_id"] for e in published) == sorted(set(want) - set(aside))
+    [row] = topic_windows(topic, since, until, profile)
+    assert (row["missing"], row["dead_lettered"], row["duplicated"], row["exactly_once"]) == (0, len(aside), 0, True)

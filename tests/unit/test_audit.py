@@ -94,3 +94,13 @@ def test_latency_percentiles_of_landed_rows():
     rows = [StoredRow(i, ms, "b", 0, lat) for (i, ms), lat in zip(produced.items(), (10.0, 20.0, 30.0))]
     r = tally(T0, T0 + M, produced, rows, {T0: 3})
     assert r.latency_ms["p50"] == 20.0
+
+
+def test_an_event_set_aside_at_ingestion_is_dead_lettered_not_missing():
+    from labsupport.lessons.audit import tally
+
+    produced = {"a": 60_000, "b": 60_500, "c": 61_000}
+    report = tally(60_000, 120_000, produced, [StoredRow("a", 60_000, "h", 0), StoredRow("b", 60_500, "h", 0)],
+                   {60_000: 2}, dead_lettered={"c"})
+    assert (report.landed, report.missing, report.dead_lettered) == (2, 0, 1)
+    assert not report.clean  # accounted for, but still something to look at

@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta, timezone
 
 from labsupport.events import FIELDS, Profile, count_between, events_between
@@ -59,7 +60,8 @@ PY_TYPES = {"string": (str,), "timestamp": (str,), "number": (int, float), "obje
 def _dag_check():
     """The DAG's FIELDS, OPTIONAL_FIELDS and _check_event, taken from its source (the
     DAG module itself needs Airflow, which the lab venv does not have)."""
-    wanted = {"FIELDS", "OPTIONAL_FIELDS", "MalformedResponse", "_iso", "_check_event"}
+    wanted = {"FIELDS", "OPTIONAL_FIELDS", "MalformedResponse", "_iso", "_check_event", "dead_letter_topic",
+              "oversized", "MAX_REQUEST_SIZE", "RECORD_OVERHEAD"}
     body = [n for n in ast.parse(DAG.read_text()).body
             if (isinstance(n, ast.Assign) and n.targets[0].id in wanted)
             or (isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in wanted)]
@@ -96,3 +98,21 @@ def test_the_dag_accepts_exactly_what_the_contract_allows(change, ok):
     else:
         with pytest.raises(ns["MalformedResponse"]):
             ns["_check_event"](e, 1_795_651_200, 1_795_651_201, "test")
+
+
+def test_the_dag_sets_aside_to_the_dead_letter_topic_the_lab_audits():
+    from labsupport.ingest.topics import dead_letter_topic
+
+    assert _dag_check()["dead_letter_topic"]("lesson02-x") == dead_letter_topic("lesson02-x") == "lesson02-x.dead-letter"
+
+
+def test_the_dag_knows_a_record_kafka_would_refuse_before_sending_it():
+    """The API's `oversized` fault is past the limit; a normal event is far below it."""
+    from labsupport.ingest.events_api.faults import OVERSIZED_BYTES
+
+    oversized = _dag_check()["oversized"]
+    normal = json.dumps(make_event(Profile(), 1_795_651_200, 0, 1)).encode()
+    assert oversized(b"sensor-001", normal) is None
+    big = json.dumps({**make_event(Profile(), 1_795_651_200, 0, 1), "payload": {"blob": "x" * OVERSIZED_BYTES}})
+    reason = oversized(b"sensor-001", big.encode())
+    assert reason and "1,048,576-byte limit" in reason

@@ -231,3 +231,20 @@ def test_fault_rules_that_make_no_sense_are_refused(client, body, reason):
 def test_openapi_states_the_caps(client):
     description = client.get("/openapi.json").json()["info"]["description"]
     assert f"at most {MAX_WINDOW_S} s" in description and "1..10000 events" in description
+
+
+def test_the_oversized_fault_inflates_the_same_events_on_every_request():
+    """A real upstream's bad record comes back on every retry: picked by event id."""
+    from labsupport.ingest.events_api.faults import FaultState, FaultSwitches
+    from labsupport.events import Profile, events_between
+
+    state = FaultState()
+    state.set(FaultSwitches(oversized_share=0.05, oversized_bytes=2000))
+    page = list(events_between(1_795_651_200, 1_795_651_260, Profile()))
+    first, again = state.oversize(page, 1_795_651_200, 1_795_651_260), state.oversize(page, 1_795_651_200, 1_795_651_260)
+    big = [e["event_id"] for e in first if e["payload"] == {"blob": "x" * 2000}]
+    assert big and big == [e["event_id"] for e in again if e["payload"] == {"blob": "x" * 2000}]
+    assert 0 < len(big) < len(page) / 5
+    assert [e["event_id"] for e in first] == [e["event_id"] for e in page]  # nothing dropped, nothing added
+    state.set(FaultSwitches(oversized_share=1.0, scope_since=1_795_651_300, scope_until=1_795_651_360))
+    assert state.oversize(page, 1_795_651_200, 1_795_651_260) == page  # out of scope: untouched

@@ -80,6 +80,7 @@ def create_app(profile: events.Profile | None = None) -> FastAPI:
         # generated in a worker thread: a full page of a capped window is ~0.2 s of CPU,
         # which on the event loop would stall every other request, /health included
         page, nxt = await run_in_threadpool(events.events_page, s, u, pos, limit, state["profile"])
+        page = faults.oversize(page, s, u)
         body = {"since": events.iso_ms(int(s * 1000)), "until": events.iso_ms(int(u * 1000)),
                 "count": len(page), "next_cursor": encode_cursor(nxt), "events": page}
         text = await run_in_threadpool(json.dumps, body, separators=(",", ":"))

@@ -9,6 +9,7 @@ limited by ``skip``/``budget`` so e.g. exactly the first attempt sees a bad body
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -24,7 +25,17 @@ MAX_DELAY_MS = 120_000
 MAX_OUTAGE_S = 86_400.0
 MAX_RETRY_AFTER_S = 3_600
 
+#: an oversized event's payload: past the producer's 1 MiB record limit (Kafka's default)
+OVERSIZED_BYTES = 1_200_000
+MAX_OVERSIZED_BYTES = 8_000_000
+
 FaultKind = Literal["outage", "error", "throttle", "malformed"]
+
+
+def picked(event_id: str, share: float) -> bool:
+    """Whether ``event_id`` is among ``share`` of all ids: by its hash, so the same on
+    every request, retry and process."""
+    return int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) < share * 0x1_0000_0000
 
 
 class FaultSwitches(BaseModel):
@@ -42,6 +53,12 @@ class FaultSwitches(BaseModel):
                           description="added to every response; above the client's timeout it is a timeout")
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share of 200s with a broken body")
     malformed_kind: Literal["json", "schema"] = Field("json", description="truncated JSON or an event missing a field")
+    oversized_share: float = Field(0.0, ge=0, le=1,
+                                   description="share of events, chosen by event id (the same ones on every request "
+                                               "and retry, as a real upstream's bad record), served with a payload "
+                                               "inflated past Kafka's record limit")
+    oversized_bytes: int = Field(OVERSIZED_BYTES, ge=1, le=MAX_OVERSIZED_BYTES,
+                                 description="the inflated payload's size in bytes")
     outage_s: float = Field(0.0, ge=0, le=MAX_OUTAGE_S,
                             description="answer 503 to everything for this many seconds from now")
     scope_since: float | None = Field(None, ge=EARLIEST, le=LATEST,
@@ -147,6 +164,17 @@ class FaultState:
     def malformed_kind(self, since: float, until: float) -> str:
         rule = self._rule_for(since, until)
         return rule.switches.malformed_kind if rule else "json"
+
+    def oversize(self, page: list[dict], since: float, until: float) -> list[dict]:
+        """``page`` with the events the rule picks inflated (``oversized_share``): not a
+        per-request fault but the content of the answer, so ``skip``/``budget`` don't apply.
+        The event stays valid against the contract; only its size is wrong."""
+        rule = self._rule_for(since, until)
+        share = rule.switches.oversized_share if rule else 0.0
+        if not share:
+            return page
+        blob = "x" * rule.switches.oversized_bytes
+        return [{**ev, "payload": {"blob": blob}} if picked(ev["event_id"], share) else ev for ev in page]
 
     def retry_after_s(self, since: float, until: float) -> int:
         rule = self._rule_for(since, until)
