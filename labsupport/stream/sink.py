@@ -197,14 +197,23 @@ class CassandraSink:
     def _write(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> tuple[bool, list]:
         """All writes of one batch; False when the guard says it was committed before.
         Also returns the events written and counted (without copies stored before)."""
-        from cassandra.concurrent import execute_concurrent_with_args
-
-        session, st, s = self.session(), self._stmts, self.settings
+        session, st = self.session(), self._stmts
         cp = self.checkpoint_id()
         if session.execute(st["is_committed"], (cp, batch_id)).one() is not None:
             log.info("batch %s of checkpoint %s was committed before: not counted again", batch_id, cp)
             return False, dedupe.first_copies(events)
         events = self.write_events(events)
+        self.record_batch(batch_id, events, quarantine, pdf)
+        return True, events
+
+    def record_batch(self, batch_id: int, events: list[tuple], quarantine: list[tuple], pdf) -> None:
+        """What a batch writes once its events are stored: the quarantined records, the
+        per-minute aggregate of ``events`` (keyed by minute, checkpoint and batch: a replay
+        overwrites its own rows) and, last, its ``committed_batches`` row."""
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        session, st, s = self.session(), self._stmts, self.settings
+        cp = self.checkpoint_id()
         now_ms = int(time.time() * 1000)
         if quarantine:
             execute_concurrent_with_args(session, st["quarantine"], quarantine, concurrency=s.concurrency,
@@ -219,10 +228,20 @@ class CassandraSink:
                 ends[str(int(part))] = int(off) + 1
         session.execute(st["committed"], (cp, batch_id, s.query_name, s.topic, len(events), len(quarantine),
                                           json.dumps(ends), now_ms))
-        return True, events
 
     #: pandas rows of good events -> the event tuples ``write_events`` takes
     event_rows = staticmethod(lambda good: _event_rows(good))
+    #: pandas rows of quarantined records -> the tuples ``record_batch`` takes
+    quarantine_rows = staticmethod(lambda bad: _quarantine_rows(bad))
+
+    def new_events(self, events: list[tuple]) -> list[tuple]:
+        """The events a batch writes and counts: one copy per event id, and none whose key
+        is stored from a Kafka record outside ``events`` (``labsupport.stream.dedupe``)."""
+        session, st, s = self.session(), self._stmts, self.settings
+        ours = dedupe.positions_by_id(events)
+        events = dedupe.first_copies(events)
+        return dedupe.not_counted_before(events, dedupe.stored_positions(session, st["stored"], events,
+                                                                         s.concurrency), ours)
 
     def write_events(self, events: list[tuple]) -> list[tuple]:
         """The event tables' part of a batch: idempotent upserts, nothing counted; returns
@@ -232,11 +251,8 @@ class CassandraSink:
         from cassandra.concurrent import execute_concurrent
         from cassandra.query import BatchStatement, BatchType
 
+        events = self.new_events(events)
         session, st, s = self.session(), self._stmts, self.settings
-        ours = dedupe.positions_by_id(events)
-        events = dedupe.first_copies(events)
-        events = dedupe.not_counted_before(events, dedupe.stored_positions(session, st["stored"], events,
-                                                                           s.concurrency), ours)
         now_ms = int(time.time() * 1000)
         statements = []
         # event = (bucket, shard, event_ms, event_id, source_id, event_type, value, payload, partition, offset, day)

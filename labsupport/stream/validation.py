@@ -14,8 +14,14 @@ the parsed fields cross only for good events, which are valid UTF-8 and strict J
 
 Two parsers, each for what it is good at: the strict VARIANT parser decides what is
 JSON and the type of each field (``from_json`` would turn ``"event_id": 123`` into the
-string "123", accept ``NaN`` and keep the last of two duplicate keys); the lenient
+string "123", accept ``NaN`` and keep the last of two duplicate keys); ``from_json`` with
+the contract's schema (``event_schema``) gives a good event its fields, and a lenient
 ``from_json`` runs only on records the strict one refused, to say why.
+
+``parse`` is what the stream service runs: ``validate(with_contract(kafka_df))``. The two
+steps are apart so that lesson 03's learner can write the ``from_json`` line with the
+schema in their own query and then call the very validation the service calls: the two
+queries then give the same rows.
 """
 
 from __future__ import annotations
@@ -88,11 +94,48 @@ def _any(conds):
     return out
 
 
+def event_schema():
+    """The event contract (``labsupport.events.EVENT_FIELDS``) as ``from_json``'s schema.
+
+    ``event_time`` stays text: the rules check its ISO-8601 form and zone before it
+    becomes a timestamp. ``payload`` is text too: ``from_json`` keeps an object given a
+    string field as the object's JSON, which is how the tables store it."""
+    from pyspark.sql import types as T
+
+    kinds = {"string": T.StringType(), "timestamp": T.StringType(), "number": T.DoubleType(),
+             "object": T.StringType()}
+    return T.StructType([T.StructField(f.name, kinds[f.kind], nullable=True) for f in EVENT_FIELDS])
+
+
+#: the column ``validate`` reads the good events' fields from
+EVENT_COLUMN = "event"
+
+
+def with_contract(kafka_df):
+    """The Kafka source's rows with ``event``: the value parsed by ``from_json`` with the
+    contract's schema (the line lesson 03's learner writes in their own query)."""
+    from pyspark.sql import functions as F
+
+    return kafka_df.select("*", F.from_json(F.col("value").cast("string"), event_schema()).alias(EVENT_COLUMN))
+
+
 def parse(kafka_df, settings: StreamSettings):
     """Kafka source rows -> one row per record with the parsed fields and ``reason``
     (null for a good event), plus bucket/shard/day computed in the JVM."""
+    return validate(with_contract(kafka_df), settings)
+
+
+def validate(events_df, settings: StreamSettings):
+    """Rows of the Kafka source plus ``event`` (``from_json`` with ``event_schema()``) ->
+    one row per record with ``reason`` (null for a good event) and, for a good event only,
+    its fields (taken from ``event``), bucket, shard and day, all computed in the JVM."""
     from pyspark.sql import functions as F
 
+    missing = {"key", "value", "topic", "partition", "offset", "timestamp", EVENT_COLUMN} - set(events_df.columns)
+    if missing:
+        raise ValueError(f"validate needs the Kafka source's columns and {EVENT_COLUMN!r} (from_json with "
+                         f"event_schema()); missing: {', '.join(sorted(missing))}")
+    kafka_df = events_df
     s = settings
     value = F.col("value")
     size = F.octet_length(value)
@@ -105,7 +148,7 @@ def parse(kafka_df, settings: StreamSettings):
         # what quarantine stores: always valid UTF-8 and cut to size, whatever arrived
         F.substring(F.make_valid_utf8(value.cast("string")), 1, MAX_RAW_STORED).alias("raw"),
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
-        F.col("timestamp").alias("received_at"), text.alias("text"))
+        F.col("timestamp").alias("received_at"), text.alias("text"), F.col(EVENT_COLUMN))
     df = df.select("*", deeper_than(F.col("text"), s.max_json_depth).alias("deep"))
     df = df.select("*", F.try_parse_json(F.when(~F.col("deep"), F.col("text"))).alias("v"))
     v = F.col("v")
@@ -124,7 +167,7 @@ def parse(kafka_df, settings: StreamSettings):
     mistyped = {f.name: ~absent[f.name] & ~F.col(f"t_{f.name}").rlike(_KIND_TYPES[f.kind]) for f in EVENT_FIELDS}
     strings = {f: F.try_variant_get(v, f"$.{f}", "string") for f in IDENTIFIERS + ("event_time",)}
     number = F.when(~absent["value"] & ~mistyped["value"], F.try_variant_get(v, "$.value", "double"))
-    df = df.select("*", number.alias("num"), F.when(~absent["payload"], payload).alias("s_payload"),
+    df = df.select("*", number.alias("num"),
                    *(e.alias(f"s_{f}") for f, e in strings.items()))
 
     refused = F.col("text").isNotNull() & ~F.col("deep") & v.isNull()  # a parseable candidate the strict parser refused
@@ -174,9 +217,9 @@ def parse(kafka_df, settings: StreamSettings):
         # `raw` is kept for every row (poison splitting quarantines records the rules passed);
         # batch_frame hands it over only for quarantined ones
         "raw", "topic", "kafka_partition", "kafka_offset", "reason",
-        field(F.col("s_event_id"), "event_id"), field(F.col("s_source_id"), "source_id"),
-        field(F.col("s_event_type"), "event_type"), field(F.col("num"), "value"),
-        field(F.col("s_payload"), "payload"),
+        # the strict parser judged the record; a good one's fields come from from_json's `event`
+        *(field(F.col(f"{EVENT_COLUMN}.{name}"), name) for name in ("event_id", "source_id", "event_type",
+                                                                     "value", "payload")),
         field(F.unix_millis(ts), "event_ms"),
         field(F.date_format(ts, spark_pattern), "bucket"),
         field(F.date_format(ts, "yyyy-MM-dd"), "day"),
