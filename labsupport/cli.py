@@ -212,6 +212,27 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         for key, value in (s.get("extra") or {}).items():  # e.g. Airflow's generated login
             typer.echo(f"{'':12} {key}: {value}")
     typer.echo("\nendpoints: " + ", ".join(f"{k}={v}" for k, v in get_config().endpoints().items() if v))
+    from labsupport.lessons import pipeline as ingest_pipeline
+
+    typer.echo(ingest_pipeline.state().describe())
+
+
+@app.command()
+def pipeline(switch: str = typer.Argument(..., metavar="on|off", help="on: the DAG flows into `events`; off: paused."),
+             backfill_from: Optional[str] = typer.Option(
+                 None, "--backfill-from", metavar="TIME",
+                 help="With on: also run the missed windows since TIME (ISO-8601 UTC, or 90m/6h/2d ago), "
+                      "with progress. Without it, on resumes at the present.")) -> None:
+    """The production pipeline (the ingestion DAG publishing to `events`) on or off."""
+    from labsupport.lessons import pipeline as ingest_pipeline
+
+    if switch not in ("on", "off"):
+        raise typer.BadParameter(f"{switch!r}: say on or off", param_hint="SWITCH")
+    if switch == "off" and backfill_from:
+        raise typer.BadParameter("--backfill-from goes with on", param_hint="--backfill-from")
+    st = ingest_pipeline.switch_on(backfill_from=backfill_from, progress=typer.echo) if switch == "on" \
+        else ingest_pipeline.switch_off(progress=typer.echo)
+    typer.echo(st.describe())
 
 
 @app.command()

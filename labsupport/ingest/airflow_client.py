@@ -120,6 +120,16 @@ class AirflowClient:
                 return False
             raise
 
+    def dag(self) -> dict:
+        """The DAG as the scheduler sees it: ``is_paused``, ``file_token`` and the next
+        scheduled run (``next_dagrun_data_interval_start``/``_end``, ``next_dagrun_run_after``)."""
+        return self.request("GET", f"/dags/{self.dag_id}")
+
+    def reparse(self) -> None:
+        """Ask the dag-processor to parse the DAG's file now (Airflow 3's "Reparse Dag
+        File"): each parse recomputes the next scheduled run from the DAG's settings."""
+        self.request("PUT", f"/parseDagFile/{self.dag()['file_token']}")
+
     def unpause(self, paused: bool = False) -> dict:
         return self.request("PATCH", f"/dags/{self.dag_id}", json={"is_paused": paused})
 
@@ -150,6 +160,14 @@ class AirflowClient:
         if run_type:
             params["run_type"] = run_type
         return self.request("GET", f"/dags/{self.dag_id}/dagRuns", params=params)["dag_runs"]
+
+    def latest_run(self, run_type: str | None = None) -> dict | None:
+        """The run created last (of ``run_type`` if given), or None before the first."""
+        params = {"limit": 1, "order_by": "-run_after"}
+        if run_type:
+            params["run_type"] = run_type
+        runs = self.request("GET", f"/dags/{self.dag_id}/dagRuns", params=params)["dag_runs"]
+        return runs[0] if runs else None
 
     def wait_run(self, run_id: str, timeout: float = 180, poll: float = 1.0) -> dict:
         """Poll until the run is success or failed; RunTimeout after ``timeout`` s."""

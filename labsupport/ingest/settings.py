@@ -29,6 +29,10 @@ class IngestSettings(EnvSettings):
     start_date: str = ""
     #: cron expression of the data intervals (one API window each)
     schedule: str = "* * * * *"
+    #: run every missed interval since start_date when unpaused (lessons and tests, whose
+    #: start_date is minutes back); the lab's pipeline resumes at the present instead, and
+    #: a gap is filled only by an explicit backfill (`lab pipeline on --backfill-from`)
+    catchup: bool = False
     topic: str = "events"
     retries: int = 4
     retry_delay_s: float = 20.0

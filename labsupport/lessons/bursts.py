@@ -25,6 +25,7 @@ from labsupport.events import Profile, events_between
 from labsupport.ingest import producers, topics
 from labsupport.lessons.audit import AuditReport, audit
 from labsupport.lessons.feed import Feeder
+from labsupport.lessons.pipeline import paused_pipeline
 from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.stats import percentile
 from labsupport.waits import wait_for
@@ -180,8 +181,17 @@ def burst_run(name: str, cap: int, trigger_s: float, burst_events: int, burst_se
               cfg: LabConfig | None = None, progress=print) -> BurstRun:
     """A sandboxed stream ``name`` capped at ``cap`` offsets per trigger of ``trigger_s``
     seconds, a baseline of ``baseline_eps`` events/s, then ``burst_events`` events of the
-    last ``burst_seconds`` seconds published at once; returns what it measured, audited."""
+    last ``burst_seconds`` seconds published at once; returns what it measured, audited.
+    The production pipeline is paused while it measures (its runs would share the two
+    cores with the drain being timed) and flows again afterwards if it flowed before."""
     cfg = cfg or get_config()
+    with paused_pipeline(cfg, progress):
+        return _burst_run(name, cap, trigger_s, burst_events, burst_seconds, baseline_eps, settle_batches,
+                          timeout, cfg, progress)
+
+
+def _burst_run(name: str, cap: int, trigger_s: float, burst_events: int, burst_seconds: int,
+               baseline_eps: float, settle_batches: int, timeout: float, cfg: LabConfig, progress) -> BurstRun:
     svc = stream_sandbox(name, cfg=cfg, progress=progress, max_offsets_per_trigger=cap,
                          trigger=f"{trigger_s:g} seconds", starting_offsets="earliest")
     s = svc.settings

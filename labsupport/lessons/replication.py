@@ -80,6 +80,9 @@ def restore_layout(stream_was_running: bool, progress: Callable[[str], None] = p
     started = time.monotonic()
     use_kafka_brokers(LabConfig.from_env().kafka_brokers, progress=progress)
     restore_stream(get_config(), progress, start=stream_was_running)
+    from labsupport.lessons.pipeline import resume_after  # paused by reset_to(9)
+
+    resume_after("lesson09", get_config(), progress)
     return time.monotonic() - started
 
 

@@ -119,9 +119,13 @@ def _stream_jars(cfg: LabConfig) -> None:
 def _kafka_cluster(cfg: LabConfig) -> LabConfig:
     """Lesson 9 kills brokers: Kafka as a three-broker cluster (the one broker stopped,
     its data kept), Prometheus on the cluster's targets. The steps after this one, and
-    this kernel (`set_config`), use the cluster; the lesson switches back at its end."""
+    this kernel (`set_config`), use the cluster; the lesson switches back at its end.
+    The production pipeline is paused for the lesson (it measures the stream's capacity
+    on two cores); `restore_layout` at its end turns it back on if it flowed."""
+    from labsupport.lessons.pipeline import pause_for
     from labsupport.lessons.replication import use_kafka_brokers
 
+    pause_for("lesson09", cfg)
     use_kafka_brokers(3, cfg)
     return get_config()
 

@@ -115,14 +115,15 @@ def ingest_sandbox(minutes_back: int = 10, topic_prefix: str = "events-test", re
                    page_size: int = 1000, cfg: LabConfig | None = None) -> dict:
     """Airflow restarted for a lesson or a test: the DAG's ``start_date`` ``minutes_back``
     whole minutes ago (catchup runs those windows at once instead of one per minute of
-    wall-clock), short retry delays, small pages, a topic of its own
+    wall-clock; the lab's default has catchup off), short retry delays, small pages, a topic of its own
     (``{topic_prefix}-{start}``, created with replay retention) and no earlier history.
     The DAG is left paused. Returns {"client", "start", "topic", "settings"}."""
     cfg = cfg or get_config()
     start = (int(time.time()) // 60 - minutes_back) * 60
     topic = f"{topic_prefix}-{start}"
     topics.ensure_topic(topic, cfg=cfg)
-    settings = IngestSettings(start_date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), topic=topic,
+    settings = IngestSettings(start_date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), catchup=True,
+                              topic=topic,
                               retries=retries, retry_delay_s=retry_delay_s, max_retry_delay_s=max_retry_delay_s,
                               http_attempts=http_attempts, page_size=page_size)
     restart_airflow(settings, cfg)

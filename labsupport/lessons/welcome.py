@@ -53,6 +53,7 @@ def where_to_look(cfg: LabConfig, status: dict, jupyter: str) -> str:
                       f"  Start with lesson 00 ({FIRST_LESSON}: the JupyterLab link opens it), then the",
                       "  lessons in order; notebooks/README.md is the syllabus.",
                       "  Nothing flows until a lesson starts it: zeros on the dashboards, the pipeline",
-                      "  view and the plots are expected until then.",
+                      "  view and the plots are expected until then. Lesson 02 turns the ingestion",
+                      "  pipeline on; from a terminal: ./lab pipeline on|off (./lab status: is it flowing?).",
                       f"  Ctrl-C stops JupyterLab (its log: {cfg.paths.log('jupyterlab')}); ./lab down stops the stack.",
                       rule])
