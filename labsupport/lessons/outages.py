@@ -9,8 +9,10 @@ Unlike killing Cassandra, the dashboard's *Cassandra writes/s* panel keeps repor
 so the learner can watch Cassandra's view and the stream's claim disagree.
 
 `CounterExperiment` is one run of the stream through such an outage with the
-counter bumped before or after the write: the broken and the fixed run are the same
-code with ``count_before_write`` switched.
+counter bumped before or after the write, and the write's error raised (Spark retries
+the batch) or swallowed (the seed's bug: Spark commits the batch, its rows are lost):
+the broken and the fixed runs are the same code with ``count_before_write`` and
+``swallow_write_errors`` switched.
 """
 
 from __future__ import annotations
@@ -79,19 +81,21 @@ class CounterExperiment:
     baseline: int
     cfg: LabConfig
     started: float = field(default_factory=time.monotonic)
+    swallow_write_errors: bool = False
     samples: list[Sample] = field(default_factory=list)
     report: AuditReport | None = None
 
     @classmethod
     def start(cls, name: str, count_before_write: bool, rate: int = 100, write_retry_seconds: float = 2.0,
-              cfg: LabConfig | None = None, progress=print) -> "CounterExperiment":
+              cfg: LabConfig | None = None, progress=print,
+              swallow_write_errors: bool = False) -> "CounterExperiment":
         cfg = cfg or get_config()
         svc = stream_sandbox(name, cfg=cfg, progress=progress, count_before_write=count_before_write,
-                             write_retry_seconds=write_retry_seconds)
+                             write_retry_seconds=write_retry_seconds, swallow_write_errors=swallow_write_errors)
         s = svc.settings
         profile = Profile(rate=rate, burst_every=0, seed=f"{name}-{s.topic}")
         run = cls(name, count_before_write, rate, svc, Feeder(s.topic, profile, cfg).start(), profile,
-                  count_rows(s.keyspace, cfg=cfg), cfg)
+                  count_rows(s.keyspace, cfg=cfg), cfg, swallow_write_errors=swallow_write_errors)
         wait_for(lambda: run.svc.metric("batches_committed_total", down=0) >= 2, 120, "two batches before the outage")
         return run
 
@@ -140,6 +144,7 @@ class CounterExperiment:
 
     def summary(self) -> dict:
         last = self.samples[-1]
-        return {"run": self.name, "count_before_write": self.count_before_write, "claimed": last.claimed,
+        return {"run": self.name, "count_before_write": self.count_before_write,
+                "swallow_write_errors": self.swallow_write_errors, "claimed": last.claimed,
                 "stored": last.stored, "claimed - stored": (last.claimed or 0) - last.stored,
                 "write failures": last.failures, "missing": self.report.missing if self.report else None}

@@ -10,6 +10,7 @@ holds the audit and what the checkpoint looked like around each restart.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,23 @@ from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.stack.services.stream import StreamService
 from labsupport.stream.job import read_checkpoint_id
 from labsupport.waits import wait_for
+
+
+def batch_end_offsets(checkpoint: Path, batch_id: int) -> dict[str, int]:
+    """The Kafka offsets (partition -> next offset) batch ``batch_id`` read up to: the last
+    line of ``<checkpoint>/offsets/<batch id>`` (a version line, the batch's metadata, then
+    one JSON line per source: ``{"topic": {"0": 1234, ...}}``)."""
+    last = (Path(checkpoint) / "offsets" / str(batch_id)).read_text().splitlines()[-1]
+    return {part: int(off) for offsets in json.loads(last).values() for part, off in offsets.items()}
+
+
+def initial_offsets(checkpoint: Path) -> dict[str, int]:
+    """Where a fresh query began (partition -> offset): ``<checkpoint>/sources/0/0``, which
+    the Kafka source writes once, at the query's first start, with ``startingOffsets``
+    (``latest``, ``earliest``) resolved to numbers. The file opens with a NUL byte kept
+    for Spark 2.1 compatibility, then a version line, then the JSON."""
+    text = (Path(checkpoint) / "sources" / "0" / "0").read_bytes().lstrip(b"\x00").decode()
+    return {part: int(off) for offsets in json.loads(text.splitlines()[-1]).values() for part, off in offsets.items()}
 
 
 def committed_batch_ids(checkpoint: Path) -> list[int]:
@@ -41,6 +59,20 @@ class Restart:
     first_batch_after: int           # the first batch id the new run committed
     rows_claimed_before: float       # rows_written_total of the run that was killed
     down_s: float                    # from the kill until the new query committed a batch
+    #: partition -> offset the last committed batch read up to, before the kill
+    read_up_to_before: dict[str, int] = field(default_factory=dict)
+    #: partition -> offset in ``sources/0/0`` after the restart: where the query began
+    #: (a fresh checkpoint: ``startingOffsets`` resolved now; a kept one: its first start)
+    began_at_after: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        """Offsets between where the killed query had read to (its last committed batch)
+        and where a fresh query began: events no batch of it will read. 0 for a kept
+        checkpoint, which resumes from its own offsets log, not from ``sources/0/0``."""
+        if self.checkpoint_id_before == self.checkpoint_id_after:
+            return 0
+        return sum(max(0, self.began_at_after.get(p, 0) - off) for p, off in self.read_up_to_before.items())
 
 
 @dataclass
@@ -93,6 +125,7 @@ def restart_run(name: str, restarts: Sequence[str] = ("container",), rate: int =
             svc.kill()  # read the checkpoint only once nothing can commit to it any more
             before = read_checkpoint_id(svc.checkpoint)
             last_before = max(committed_batch_ids(svc.checkpoint), default=-1)
+            read_up_to = batch_end_offsets(svc.checkpoint, last_before) if last_before >= 0 else {}
             progress(f"restart {i + 1}/{len(restarts)} ({how}) after batch {last_before}")
             if how == "container":
                 svc.simulate_container_restart(progress)  # the kill is done; wipes /tmp, starts
@@ -104,10 +137,13 @@ def restart_run(name: str, restarts: Sequence[str] = ("container",), rate: int =
             new_ids = (lambda: committed_batch_ids(svc.checkpoint)) if after_id != before else \
                 (lambda: [b for b in committed_batch_ids(svc.checkpoint) if b > last_before])
             first_after = min(wait_for(new_ids, 120, f"a committed batch after restart {i + 1}"))
-            run.restarts.append(Restart(before, after_id, last_before, first_after, claimed, down))
+            run.restarts.append(Restart(before, after_id, last_before, first_after, claimed, down, read_up_to,
+                                        initial_offsets(svc.checkpoint)))
         wait_for(lambda: _batches(svc) >= 1, 60, "a batch after the last restart")
         since, until = feed.stop()
     topics.wait_caught_up(s.topic, s.group_id, timeout=180, cfg=cfg)
     run.report = audit(since, until, profile, keyspace=s.keyspace, settings=s, topic=s.topic, cfg=cfg)
-    progress(f"{name}: {run.summary()}")
+    r = run.report
+    progress(f"{name}: {len(run.restarts)} restart(s), down {run.down_s:.0f} s; produced {r.produced:,}, "
+             f"landed {r.landed:,}, missing {r.missing:,}, duplicated {r.duplicated:,}")
     return run

@@ -220,6 +220,10 @@ class StreamJob:
         try:
             result = self.sink.write_batch(pdf, batch_id)
         except Exception as exc:
+            if self.settings.swallow_write_errors:  # the seed's bug: returning lets Spark commit the batch
+                log.error("batch %s: the write failed and the error was swallowed: Spark commits the batch, its "
+                          "%d rows are lost (%s)", batch_id, len(pdf), _first_line(exc))
+                return
             if is_transient(exc):
                 raise
             pdf = self._split_write(df, pdf, batch_id, exc)

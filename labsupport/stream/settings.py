@@ -46,6 +46,9 @@ class StreamSettings(EnvSettings):
     trigger: str = "2 seconds"
     #: failure mode 2: True increments rows_written_total BEFORE Cassandra confirmed
     count_before_write: bool = False
+    #: the seed's "data silently dropping" (lesson 05): True catches a failed write inside
+    #: foreachBatch and returns normally, so Spark commits the batch and its rows are lost
+    swallow_write_errors: bool = False
     consistency: str = "LOCAL_QUORUM"
     bucket_width: str = "hour"
     shards: int = 4
