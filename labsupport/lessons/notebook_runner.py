@@ -5,10 +5,18 @@ render executed lessons as HTML pages.
 Fast mode sets the ``FAST`` parameter every lesson declares in its ``parameters``
 cell (smaller windows, bounded streams). A per-cell timeout makes a hung cell fail
 fast instead of hanging the run.
+
+An executed lesson stays light (``MAX_EXECUTED_BYTES``): the live plots' widget state
+is not stored in it. Each plotly ``FigureWidget`` state carries its whole front-end
+bundle (anywidget's ``_esm``, plotly.js inside, ~5 MB a widget, 10–30 MB a lesson),
+and JupyterLab itself does not save widget state by default (its ``saveState``
+setting), so the executed copy is what a learner's own saved lesson is: each live plot's
+last picture is the static figure its ``stop()`` displayed.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +29,10 @@ from labsupport.lessons.workshop import SOLUTIONS_DIR
 NOTEBOOKS = REPO_ROOT / "notebooks"
 CELL_TIMEOUT_S = 600
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+#: an executed lesson (its notebook or its page) weighs less than this
+MAX_EXECUTED_BYTES = 3_000_000
+#: plotly.js, written once beside the pages that load it (``to_html``)
+PLOTLY_JS = "plotly.min.js"
 
 
 def lessons(src: Path = NOTEBOOKS) -> list[Path]:
@@ -45,7 +57,7 @@ def run(path: Path, fast: bool = True, cfg: LabConfig | None = None, parameters:
     started = time.monotonic()
     papermill.execute_notebook(str(path), str(out), parameters={"FAST": fast, **(parameters or {})},
                                cwd=str(path.parent), kernel_name="python3", execution_timeout=cell_timeout,
-                               progress_bar=False, log_output=False)
+                               progress_bar=False, log_output=False, store_widget_state=False)
     return out, time.monotonic() - started
 
 
@@ -107,7 +119,8 @@ def run_as_learner(path: Path, fast: bool = True, cfg: LabConfig | None = None, 
     out = out_dir / path.name
     nb = parameterize_notebook(load_notebook_node(str(path)), {"FAST": fast}, kernel_name="python3",
                                language="python")
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+    # cell by cell nbclient stores no widget state (a whole execute() does): kept off all the same
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", store_widget_state=False,
                             resources={"metadata": {"path": str(path.parent)}})
     stops: list[Stop] = []
     started = time.monotonic()
@@ -130,10 +143,30 @@ def run_as_learner(path: Path, fast: bool = True, cfg: LabConfig | None = None, 
     return LearnerRun(tuple(stops), time.monotonic() - started, out)
 
 
-def _static_plotly(nb: nbformat.NotebookNode) -> None:
-    """Plotly figures as self-contained HTML (plotly.js inline once per page): an
-    exported page keeps its plots offline, without the notebook front end that draws
-    the figure's JSON."""
+def heaviest_parts(executed: Path, top: int = 3) -> list[tuple[str, int]]:
+    """The ``top`` biggest parts of a notebook file, by their JSON size, biggest first:
+    each notebook metadata key (``metadata.widgets``) and each cell's outputs
+    (``cell 23 outputs``). What a too-heavy lesson's failure names."""
+    nb = json.loads(executed.read_text())
+    parts = [(f"metadata.{key}", len(json.dumps(value))) for key, value in nb.get("metadata", {}).items()]
+    parts += [(f"cell {i} outputs", len(json.dumps(cell["outputs"])))
+              for i, cell in enumerate(nb.get("cells", [])) if cell.get("outputs")]
+    return sorted(parts, key=lambda part: -part[1])[:top]
+
+
+def too_heavy(executed: Path, limit: int = MAX_EXECUTED_BYTES) -> str | None:
+    """None if an executed notebook weighs less than ``limit`` bytes, else why not."""
+    size = executed.stat().st_size
+    if size < limit:
+        return None
+    parts = ", ".join(f"{where} {n / 1e6:.1f} MB" for where, n in heaviest_parts(executed))
+    return f"{executed.name} weighs {size / 1e6:.1f} MB (limit {limit / 1e6:.0f} MB); heaviest: {parts}"
+
+
+def _static_plotly(nb: nbformat.NotebookNode) -> bool:
+    """Plotly figures as HTML that draws them without the notebook front end (which is
+    what draws the figure's JSON). plotly.js is loaded from ``PLOTLY_JS`` beside the
+    page, not inlined: inline it is 4.8 MB of every page. True if the page has a figure."""
     import plotly.io as pio
 
     figures = 0
@@ -142,24 +175,30 @@ def _static_plotly(nb: nbformat.NotebookNode) -> None:
             fig = output.get("data", {}).get(PLOTLY_MIME)
             if fig is None:
                 continue
-            output["data"]["text/html"] = pio.to_html(fig, include_plotlyjs=figures == 0, full_html=False,
+            output["data"]["text/html"] = pio.to_html(fig, include_plotlyjs="directory" if figures == 0 else False,
+                                                      full_html=False,
                                                       div_id=f"figure-{figures}")  # same page, same bytes
             figures += 1
+    return figures > 0
 
 
 def to_html(executed: Path, dest_dir: Path) -> Path:
-    """An executed notebook as one HTML page in ``dest_dir`` (its plots included).
+    """An executed notebook as one HTML page in ``dest_dir`` (its plots included, drawn
+    offline by the ``PLOTLY_JS`` written beside it: keep the directory together).
 
-    The live plots' widget state is left out: drawing it needs a widget manager fetched
-    from a CDN (no use in a room without internet) and it weighs ~20 MB per lesson. What
-    a page shows of a live plot is the static figure its ``stop()`` returns."""
+    Live plots' widget state (from a notebook executed elsewhere) is left out: drawing it
+    needs a widget manager fetched from a CDN (no use in a room without internet) and it
+    weighs ~5 MB per plot. What a page shows of a live plot is the static figure its
+    ``stop()`` returns."""
     from nbconvert import HTMLExporter
+    from plotly.offline import get_plotlyjs
 
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.pop("widgets", None)
-    _static_plotly(nb)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    if _static_plotly(nb):
+        (dest_dir / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     page = dest_dir / (executed.stem + ".html")
     page.write_text(body)
     return page

@@ -52,6 +52,7 @@ def _run_lesson(lab_stack, path: Path, out_dir: Path) -> None:
         return
     out, seconds = notebook_runner.run(path, fast=True, out_dir=out_dir)
     assert _executed_checks(out), "the checks cell did not run"
+    assert (heavy := notebook_runner.too_heavy(out)) is None, heavy
     print(f"{path.name}: {seconds:.0f}s")
 
 
@@ -80,7 +81,7 @@ def test_lesson_runs_in_fast_mode(lab_stack, path):
     with kept_as_page(path, out_dir):
         _run_lesson(lab_stack, path, out_dir)
     page = notebook_runner.pages_dir() / f"{path.stem}.html"
-    assert page.stat().st_size > 0, page
+    assert 0 < page.stat().st_size < notebook_runner.MAX_EXECUTED_BYTES, page
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
@@ -136,6 +137,7 @@ def test_lesson_runs_alone_from_stopped_services(services_put_back, lab_stack, s
         for exercise, stop in zip(exercises, run.stops):
             assert_stopped_at(copy, exercise, stop)
         assert _executed_checks(run.executed), "the checks cell did not run"
+        assert (heavy := notebook_runner.too_heavy(run.executed)) is None, heavy
         print(f"{path.name} as a learner: {run.seconds:.0f}s, solutions loaded for "
               f"{', '.join(e.id for e in exercises)}")
     print(f"{path.name} alone: left running: {services.running()}")

@@ -1,4 +1,5 @@
-"""`lab notebooks --html`: an executed lesson as a page that keeps its plots offline."""
+"""`lab notebooks --html`: an executed lesson as a page that keeps its plots offline;
+executed lessons that stay light (no live plot's widget state stored)."""
 
 import nbformat
 import pytest
@@ -20,12 +21,60 @@ def executed_with_figures(tmp_path, figures=2):
     return path
 
 
-def test_page_draws_every_plotly_figure_with_plotly_js_inline_once(tmp_path):
+def test_page_draws_every_plotly_figure_with_plotly_js_beside_it_loaded_once(tmp_path):
     page = notebook_runner.to_html(executed_with_figures(tmp_path), tmp_path / "pages")
     html = page.read_text()
     assert page.name == "07_lesson.html"
-    assert html.count("Plotly.newPlot(") == 2 and html.count("plotly.js v") == 1
+    assert html.count("Plotly.newPlot(") == 2 and "plotly.js v" not in html
+    assert html.count(f'src="{notebook_runner.PLOTLY_JS}"') == 1
+    assert (page.parent / notebook_runner.PLOTLY_JS).read_text().startswith("/**\n* plotly.js v")
+    assert page.stat().st_size < notebook_runner.MAX_EXECUTED_BYTES
     assert "widget-state+json" not in html
+
+
+def test_a_page_without_figures_writes_no_plotly_js(tmp_path):
+    page = notebook_runner.to_html(executed_with_figures(tmp_path, figures=0), tmp_path / "pages")
+    assert not (page.parent / notebook_runner.PLOTLY_JS).exists()
+
+
+def test_a_heavy_notebook_names_its_heaviest_parts(tmp_path):
+    path = executed_with_figures(tmp_path)
+    assert notebook_runner.too_heavy(path) is None
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"x": {"_esm": "x" * 3_100_000}}}}
+    nbformat.write(nb, path)
+    parts = notebook_runner.heaviest_parts(path)
+    assert parts[0][0] == "metadata.widgets" and parts[0][1] > 3_100_000
+    assert [where for where, _ in parts[1:]] == ["cell 0 outputs", "cell 1 outputs"]
+    assert notebook_runner.too_heavy(path, limit=10 * 3_100_000) is None
+    assert notebook_runner.too_heavy(path) == (f"07_lesson.ipynb weighs {path.stat().st_size / 1e6:.1f} MB "
+                                              f"(limit 3 MB); heaviest: metadata.widgets 3.1 MB, "
+                                              f"cell 0 outputs 0.0 MB, cell 1 outputs 0.0 MB")
+
+
+#: a widget displayed: its state is stored the same way as a live plot's FigureWidget (whose
+#: state carries plotly's whole front-end bundle, ~5 MB), and it is quick to make
+WIDGET_CELL = "import ipywidgets\nipywidgets.IntSlider(7)"
+
+
+def test_an_executed_notebook_keeps_no_widget_state(tmp_path):
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("FAST = False", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(WIDGET_CELL)]
+    nbformat.write(nb, tmp_path / "07_lesson.ipynb")
+    out, _ = notebook_runner.run(tmp_path / "07_lesson.ipynb", out_dir=tmp_path / "runs")
+    executed = nbformat.read(out, as_version=4)
+    assert "application/vnd.jupyter.widget-view+json" in executed.cells[-1].outputs[0]["data"]  # it ran
+    assert "widgets" not in executed.metadata
+
+
+def test_a_learner_run_keeps_no_widget_state(tmp_path):
+    """Cell by cell, nbclient never writes the state (it does at the end of a whole run)."""
+    run = notebook_runner.run_as_learner(learner_lesson(tmp_path, WIDGET_CELL), out_dir=tmp_path / "runs")
+    executed = nbformat.read(run.executed, as_version=4)
+    assert "application/vnd.jupyter.widget-view+json" in executed.cells[-1].outputs[0]["data"]
+    assert "widgets" not in executed.metadata
 
 
 def test_page_is_the_same_every_time(tmp_path):
