@@ -56,7 +56,8 @@ def summary_rows(runs: Mapping[str, object]) -> pd.DataFrame:
 def summary_line(name: str, run: object) -> str:
     """One run's compact row as text: ``name · produced 5 · landed 3 · missing 2 · …``."""
     row = summary_rows({name: run}).iloc[0]
-    return " · ".join([name, *(f"{title} {'–' if pd.isna(v) else format_value(int(v))}" for title, v in row.items())])
+    cells = (f"{title} {'–' if pd.isna(v) else format_value(int(v))}" for title, v in row.items())
+    return " · ".join([name, *cells])
 
 
 def _highlight(value: object) -> str:

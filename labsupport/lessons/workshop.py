@@ -57,8 +57,8 @@ SOLUTIONS_DIR = "solutions"
 _HEADING = re.compile(r"^###\s+Exercise\s+(\S+)\s+·\s+(.+?)\s*$", re.M)
 #: ``<details><summary>Hint 2 · the approach</summary> … </details>``; the level and title are
 #: optional (``<summary>Hint</summary>``, the single level of older lessons)
-_HINT = re.compile(r"<details>\s*<summary>\s*Hint\b(?:\s*(?P<level>\d+))?(?P<title>[^<]*)</summary>(?P<body>.*?)</details>",
-                   re.S)
+_HINT = re.compile(r"<details>\s*<summary>\s*Hint\b(?:\s*(?P<level>\d+))?(?P<title>[^<]*)</summary>"
+                   r"(?P<body>.*?)</details>", re.S)
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _IMPORT = "from labsupport.lessons.exercises import {names}"

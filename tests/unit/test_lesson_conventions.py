@@ -163,8 +163,9 @@ def test_the_instructors_table_covers_every_exercise_and_no_other():
     listed = stuck_table_ids(INSTRUCTORS.read_text())
     ids = [ex.id for _, ex in all_exercises()]
     assert sorted(set(listed)) == sorted(listed), f"an exercise twice in the table: {listed}"
-    assert set(ids) - set(listed) == set(), f"missing from docs/instructors.md's table: {sorted(set(ids) - set(listed))}"
-    assert set(listed) - set(ids) == set(), f"in the table but no longer a lesson's exercise: {sorted(set(listed) - set(ids))}"
+    missing, stale = sorted(set(ids) - set(listed)), sorted(set(listed) - set(ids))
+    assert not missing, f"missing from docs/instructors.md's table: {missing}"
+    assert not stale, f"in the table but no longer a lesson's exercise: {stale}"
 
 
 def test_the_table_reader_reads_ids_from_the_first_column_only():
@@ -192,13 +193,15 @@ def without_hint_arguments(source: str) -> str:
 
 def test_the_hint_argument_is_all_that_is_left_out():
     cell = 'x = 1  # readStream\nrequire_done("03.1", f, hint="use `readStream`")\ntodo("03.1", hint="readStream")\n'
-    assert without_hint_arguments(cell) == 'x = 1  # readStream\nrequire_done("03.1", f, hint=…)\ntodo("03.1", hint=…)\n'
+    assert without_hint_arguments(cell) == ('x = 1  # readStream\nrequire_done("03.1", f, hint=…)\n'
+                                           'todo("03.1", hint=…)\n')
 
 
 def test_lesson_03s_solutions_hold_the_query_and_its_student_copy_does_not(tmp_path):
     assert LESSON_03 is not None, "lesson 03 is gone"
     nb = notebook(LESSON_03)
-    solved = "\n".join(line for ex in exercises_of(LESSON_03) for line in workshop.solution_lines(nb.cells[ex.cell].source))
+    solved = "\n".join(line for ex in exercises_of(LESSON_03)
+                       for line in workshop.solution_lines(nb.cells[ex.cell].source))
     assert [api for api in QUERY_API if api not in solved] == [], \
         f"{LESSON_03.name}: the learner's solution blocks must write {QUERY_API}"
     workshop.build(tmp_path, src=NOTEBOOKS)

@@ -237,7 +237,7 @@ def test_committed_syllabus_is_what_the_generator_writes():
 def test_syllabus_reads_header_and_exercise_metadata(tmp_path):
     src = write(tmp_path, good_lesson())
     text = syllabus.render(src)
-    assert ("| [07 · A lesson](07_a_lesson.ipynb) | 9 min | 2 min | 07.1 (easy, 5 min), 07.2 (easy, 5 min) "
+    assert ("| [07 · A lesson](07_a_lesson.ipynb) | 9 min | 2 min | — | 07.1 (easy, 5 min), 07.2 (easy, 5 min) "
             "| lesson 06 |") in text
     assert "| 07.2 · Write it | [07](07_a_lesson.ipynb) | easy | 5 |" in text
 
@@ -246,7 +246,18 @@ def test_syllabus_reads_the_time_said_with_what_it_covers(tmp_path):
     header = ("# 07 · A lesson\n\n**Time:** about 25 minutes of reading and running in full mode (about 6 in "
               "fast mode), plus about\n20 minutes for the two exercises. **Builds on:** lesson 06. More.")
     src = write(tmp_path, lesson(header=header))
-    assert "| [07 · A lesson](07_a_lesson.ipynb) | 25 min | 6 min | — | lesson 06 |" in syllabus.render(src)
+    assert "| [07 · A lesson](07_a_lesson.ipynb) | 25 min | 6 min | — | — | lesson 06 |" in syllabus.render(src)
+
+
+def test_syllabus_reads_fractions_ranges_and_reading_apart(tmp_path):
+    header = ("# 07 · A lesson\n\n**Time:** the cells run in about 3½ minutes in full mode (192 s measured) and "
+              "1¼–3¼ in fast mode (measured); add about 15 minutes of reading and 45 for the exercises. "
+              "**Builds on:** lesson 06. More.")
+    src = write(tmp_path, lesson(header=header))
+    text = syllabus.render(src)
+    assert "| [07 · A lesson](07_a_lesson.ipynb) | 3½ min | 1¼–3¼ min | 15 min | — | lesson 06 |" in text
+    assert "| **all** | **about 4 min** | **about 3 min** | **about 15 min** |" in text
+    assert syllabus.minutes("1¼–3¼") == 3.25 and syllabus.minutes("25") == 25
 
 
 def test_syllabus_refuses_a_lesson_without_its_time(tmp_path):
