@@ -249,7 +249,14 @@ def _lab(cfg: LabConfig, brokers: int, *args: str) -> subprocess.CompletedProces
 
 
 def _scraped_up(cfg: LabConfig) -> set[str]:
-    return {s["metric"]["service"] for s in prom.query('up{job="kafka"} == 1', cfg)}
+    """The Kafka services Prometheus scrapes now (its active targets), each one up; an old
+    layout's `up` series lingers in queries until marked stale, the target list does not."""
+    import httpx
+
+    active = httpx.get(f"{cfg.prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    kafka = [t for t in active if t["labels"]["job"] == "kafka"]
+    assert all(t["health"] == "up" for t in kafka), kafka
+    return {t["labels"]["service"] for t in kafka}
 
 
 def test_the_cli_switches_layouts_both_ways_with_prometheus_running(cluster):
