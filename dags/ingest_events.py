@@ -231,7 +231,7 @@ def _ensure_dead_letter_topic(bootstrap: str, topic: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{DAG_ID}-admin")
     try:
         described = admin.describe_topics([topic])[0]
-        replicas = len(described["partitions"][0]["replicas"]) if described.get("partitions") else 1
+        replicas = len(described["partitions"][0]["replica_nodes"]) if described.get("partitions") else 1
         try:
             admin.create_topics([NewTopic(dead_letter_topic(topic), 1, replicas,
                                           topic_configs={"retention.ms": "-1", "retention.bytes": "-1"})])
