@@ -233,15 +233,18 @@ def backfill_gap(client: AirflowClient, since: float, until: float, progress: Ca
 
 
 # ---- quiet while a lesson measures --------------------------------------------------------------
-def _active_runs(client: AirflowClient) -> int:
-    return sum(client.request("GET", f"/dags/{client.dag_id}/dagRuns",
-                              params={"limit": 1, "state": s})["total_entries"] for s in ("queued", "running"))
+def _running_tasks(client: AirflowClient) -> int:
+    """Task instances of the DAG running now. Not its queued or running *runs*: a paused
+    DAG's queued runs never start and its running runs schedule no further task, so
+    waiting for those would wait forever; a task that has started does finish."""
+    return client.request("GET", f"/dags/{client.dag_id}/dagRuns/~/taskInstances",
+                          params={"limit": 1, "state": "running"})["total_entries"] or 0
 
 
 @contextmanager
 def paused_pipeline(cfg: LabConfig | None = None, progress: Callable[[str], None] = print,
                     timeout: float = 120) -> Iterator[bool]:
-    """While the block runs, the ingestion DAG is paused and its runs have finished, so
+    """While the block runs, the ingestion DAG is paused and its running tasks have finished, so
     a measurement has the machine to itself; afterwards it is unpaused (at the present)
     if it was flowing before. Yields whether it paused anything."""
     cfg = cfg or get_config()
@@ -255,7 +258,7 @@ def paused_pipeline(cfg: LabConfig | None = None, progress: Callable[[str], None
     if paused:
         client.pause()
         progress("pipeline: paused while this measures")
-        wait_for(lambda: _active_runs(client) == 0, timeout, "the ingestion DAG's started runs to finish")
+        wait_for(lambda: _running_tasks(client) == 0, timeout, "the ingestion DAG's running tasks to finish")
     try:
         yield paused
     finally:
