@@ -4,7 +4,7 @@ way a learner would (`lab up`), and afterwards every acknowledged event stored e
 On the three-broker layout (lesson 09's; its data is kept apart from the one-broker
 layout's) with a sandboxed stream of its own (topic, keyspace, checkpoint), a feeder
 publishes a few hundred known events per second with ``acks=all``. Each of a broker (one of the
-three), Cassandra, the stream, Airflow and Prometheus is killed once, in a random order (the
+three), Cassandra, Airflow and Prometheus is killed once and the stream twice, in a random order (the
 seed is printed; ``LAB_CHAOS_SEED`` replays a run). Between two kills the stream must commit a batch: the
 pipeline is shown to be moving again, not assumed to be. The stream is restarted only when it
 is the one killed: it rides out a broker's and Cassandra's deaths on its own. Last, a
@@ -33,6 +33,7 @@ from labsupport.lessons.audit import audit
 from labsupport.lessons.feed import Feeder
 from labsupport.lessons.replication import restore_layout, use_kafka_brokers
 from labsupport.lessons.sandboxes import stream_sandbox, unique_tag
+from labsupport.observe import prom
 from labsupport.stack import services
 from labsupport.stack.services.stream import StreamService
 from labsupport.stream import checkpoint_files
@@ -43,8 +44,9 @@ from labsupport.waits import wait_for
 pytestmark = pytest.mark.timeout(900)
 
 RATE = 300  # events/s: a few hundred, light enough for 2 cores
-#: each kind of victim is killed once per run, in a random order (a random broker of three)
-KINDS = ("broker", "cassandra", "stream", "airflow", "prometheus")
+#: each kind of victim is killed once per run, the stream twice (at random points of a batch:
+#: this is the lab's kill -9 test of the stream), in a random order, a random broker of three
+KINDS = ("broker", "cassandra", "stream", "airflow", "prometheus", "stream")
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 
 
@@ -134,6 +136,10 @@ def test_random_kill9s_while_events_flow_lose_nothing_and_count_nothing_twice(la
 
         # Prometheus is healthy once it has scraped every running target: the stream just restarted
         wait_for(lambda: unhealthy() == [], 60, "every service healthy after the chaos")
+        # and it scrapes the stream's own metrics and Spark's PrometheusServlet again
+        # (its counters restart at 0 with the process: the series, not its value, is the proof)
+        wait_for(lambda: prom.query('batches_committed_total{job="stream"}', cfg), 60, "the stream scraped")
+        wait_for(lambda: prom.query('up{job="spark"} == 1', cfg), 60, "Spark's PrometheusServlet scraped")
     finally:
         svc.stop(grace=20)
         restore_layout(stream_was_running)

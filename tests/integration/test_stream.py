@@ -2,7 +2,9 @@
 
 Every test has its own topic, keyspace and checkpoint. The crash tests run the job as
 the managed service `stream` (a real process, killed with SIGKILL); the quarantine test
-drives the same job in-process. Every wait is a poll with a deadline.
+drives the same job in-process. Every wait is a poll with a deadline. The stream's
+``kill -9`` through exactly-once (twice, at random points of a batch, with the scraping of
+its metrics after) is part of tests/integration/test_recovery_under_chaos.py.
 
 The ephemeral checkpoint restarted at `latest` (events lost) is lesson 04's broken run A,
 asserted by its checks cell in both of CI's runs of the lesson; its run B (`earliest`,
@@ -12,11 +14,8 @@ are here.
 
 from __future__ import annotations
 
-import json
-import random
 import time
 
-import httpx
 import pytest
 
 from labsupport.ingest import producers, topics
@@ -79,34 +78,6 @@ def stream_service(lab_stack):
 
 def metric(svc: StreamService, name: str) -> float:
     return svc.metric(name, down=-1.0)
-
-
-def test_kill9_three_times_loses_nothing_and_counts_nothing_twice(topic, keyspace, tag, stream_service):
-    profile = Profile(rate=RATE, burst_every=0, seed=tag)
-    svc = stream_service(settings_for(tag, topic, keyspace))
-    rng = random.Random(tag)
-    with Feeder(topic, profile) as feeder:
-        svc.start()
-        for round_ in range(3):
-            target = metric(svc, "batches_committed_total") + rng.randint(1, 3)
-            wait_for(lambda: metric(svc, "batches_committed_total") >= target, 60, f"batch {target} (round {round_})")
-            time.sleep(rng.uniform(0, 1.0))  # jitter, so the kill lands at a random point of a batch
-            assert svc.kill() and not svc.running()
-            svc.start()  # ready = a batch committed after the restart
-        # Prometheus scrapes the stream and Spark's own servlet
-        prom = get_config().prometheus
-        q = lambda expr: httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"]
-        wait_for(lambda: q('batches_committed_total{job="stream"} >= 1'), 60, "Prometheus to scrape the stream")
-        wait_for(lambda: q('up{job="spark"} == 1'), 60, "Prometheus to scrape Spark's PrometheusServlet")
-        since, until = feeder.stop()
-    wait_caught_up(topic)
-    report = audit(since, until, profile, keyspace=keyspace)
-    assert report.produced >= RATE * 20, report
-    assert (report.missing, report.duplicated, report.under_counted) == (0, 0, 0), report.as_dict()
-    assert report.landed == report.produced
-    # the same answer from the ids actually in the topic: the feeder published the whole profile
-    by_topic = audit(since, until, keyspace=keyspace, published_to=topic)
-    assert (by_topic.produced, by_topic.landed, by_topic.missing) == (report.produced, report.landed, 0), by_topic
 
 
 # ---- failure mode 1: the checkpoint in the container's /tmp -------------------------------
