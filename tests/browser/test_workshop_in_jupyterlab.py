@@ -48,16 +48,20 @@ def test_syllabus_hint_and_solution_in_jupyterlab(student_lab, page, artifacts):
     # a cell run before the kernel is connected is dropped: wait for the idle kernel
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
 
-    # the hint: collapsed, then open
+    # the two hint levels: each collapsed, then opened one after the other
     task = notebook.locator(".jp-MarkdownCell").filter(
         has=page.locator("h3", has_text=f"Exercise {EXERCISE}"))
     task.scroll_into_view_if_needed()
-    details = task.locator("details")
-    hint_text = details.locator("p").first
-    assert details.get_attribute("open") is None and not hint_text.is_visible(), "the hint starts collapsed"
-    details.locator("summary").click()
-    hint_text.wait_for(state="visible", timeout=10_000)
-    assert ".crc" in hint_text.inner_text(), hint_text.inner_text()
+    levels = task.locator("details")
+    assert levels.count() == 2, "two hint levels: where to look, then the approach"
+    for i, (summary, says) in enumerate((("Hint 1", "iterdir"), ("Hint 2", "checksum"))):
+        level = levels.nth(i)
+        hint_text = level.locator("p").first
+        assert level.get_attribute("open") is None and not hint_text.is_visible(), f"{summary} starts collapsed"
+        assert summary in level.locator("summary").inner_text()
+        level.locator("summary").click()
+        hint_text.wait_for(state="visible", timeout=10_000)
+        assert says in level.inner_text(), level.inner_text()
 
     # %load in the exercise cell: the cell becomes the solution
     cell = notebook.locator(".jp-CodeCell").filter(has_text=f'todo("{EXERCISE}")')
