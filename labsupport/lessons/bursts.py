@@ -242,5 +242,7 @@ def _burst_run(name: str, cap: int, trigger_s: float, burst_events: int, burst_s
     topics.wait_caught_up(s.topic, s.group_id, timeout=180, cfg=cfg)
     run.batches = read_batches(svc.checkpoint)
     run.report = audit(since, until, keyspace=s.keyspace, settings=s, topic=s.topic, published_to=s.topic, cfg=cfg)
-    progress(f"{name}: {run.summary()}")
+    progress(f"{name}: drained in {run.drain_s:.1f} s (the formula: {run.predicted_drain_s:.1f} s), "
+             f"{len(run.burst_batches)} burst batches of at most {run.max_rows:,} rows, "
+             f"audit {'clean' if run.report.clean else 'NOT clean'}")
     return run
