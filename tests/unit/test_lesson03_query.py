@@ -17,7 +17,8 @@ from labsupport.events import EVENT_FIELDS
 from labsupport.lessons.workshop import exercises, student_version
 from labsupport.stream.settings import StreamSettings
 from labsupport.stream.validation import EVENT_COLUMN, event_schema, parse, validate
-from tests.unit.test_stream_validation import CASES, NOW_MS  # every hostile record, with its reason
+# every hostile record, with its reason, and the fixtures that hand them over as Kafka rows
+from tests.unit.test_stream_validation import CASES, kafka_rows, spark  # noqa: F401
 
 LESSON = Path(__file__).resolve().parents[2] / "notebooks" / "03_the_stream.ipynb"
 QUERY_API = ("readStream", "foreachBatch", "checkpointLocation")
@@ -29,26 +30,6 @@ def test_the_schema_is_the_contract():
     kinds = {f.name: f.kind for f in EVENT_FIELDS}
     assert {f.name: f.dataType.simpleString() for f in schema.fields} == {
         name: "double" if kind == "number" else "string" for name, kind in kinds.items()}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    """An in-process session; it takes a free UI port, never the `stream` service's."""
-    from labsupport.stream.job import spark_session
-
-    session = spark_session(app_name="streamlab-unit")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
-def kafka_rows(spark):
-    def stamp(ms):
-        return datetime.fromtimestamp((ms or NOW_MS) / 1000, timezone.utc)
-
-    rows = [(k, v, "t", 0, i, stamp(ms)) for i, (k, v, ms, _) in enumerate(CASES)]
-    return spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
-                                       "timestamp timestamp")
 
 
 def test_the_learners_from_json_then_validate_gives_the_services_rows(kafka_rows):

@@ -105,14 +105,19 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def parsed(spark):
+def kafka_rows(spark):
+    """Every case as the Kafka source hands it over: binary key and value, a record time."""
     def stamp(ms):
         return datetime.fromtimestamp((ms or NOW_MS) / 1000, timezone.utc)
 
     rows = [(k, v, "t", 0, i, stamp(ms)) for i, (k, v, ms, _) in enumerate(CASES)]
-    df = spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
-                                     "timestamp timestamp")
-    return parse(df, StreamSettings())
+    return spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
+                                       "timestamp timestamp")
+
+
+@pytest.fixture(scope="module")
+def parsed(kafka_rows):
+    return parse(kafka_rows, StreamSettings())
 
 
 def test_every_rule_is_exercised():
