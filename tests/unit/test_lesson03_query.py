@@ -7,7 +7,6 @@ query's API calls in the solution and not in the student copy."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
