@@ -10,6 +10,7 @@ cluster instead.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -43,7 +44,11 @@ class LabConfig:
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
     cassandra_exporter_port: int = 7072
-    cassandra_heap: str = "1G"
+    cassandra_heap: str = "1G"  # the single node's
+    # 1 = one node, the service `cassandra` (the default). N > 1 = a ring of N nodes,
+    # the services cassandra-1..N, node n on 127.0.0.n (`cassandra_node_endpoints`).
+    cassandra_nodes: int = 1
+    cassandra_ring_heap: str = "640M"  # per ring node: three share a 2-core, 24 GiB machine
     cassandra_jmx_rules: str = "cassandra.yml"  # a file of stack/jmx, as kafka_jmx_rules
 
     prometheus_port: int = 9090
@@ -133,9 +138,32 @@ class LabConfig:
         return self.kafka_bootstrap or ",".join(f"{self.host}:{port}" for port, _ in self.kafka_broker_listeners)
 
     @property
+    def cassandra_node_endpoints(self) -> list[tuple[str, int, int]]:
+        """(address, JMX port, JMX exporter port) of Cassandra node 1..N. One node: the
+        configured host and ports. A ring: node n listens on the n-th loopback address
+        from ``host`` (127.0.0.n: same CQL and storage ports, as Cassandra's own ccm
+        does), its local JMX port 100 up per node (7199, 7299, 7399: JMX binds
+        127.0.0.1 whatever the node) and its exporter 10 up (7072, 7082, 7092: Kafka's
+        brokers keep 7071, 7081, 7091)."""
+        if self.cassandra_nodes <= 1:
+            return [(self.host, self.cassandra_jmx_port, self.cassandra_exporter_port)]
+        try:
+            first = ipaddress.ip_address(self.host)
+        except ValueError:
+            from labsupport.errors import LabError
+
+            raise LabError(f"LAB_HOST={self.host!r} is not an IP address: a Cassandra ring numbers its "
+                           f"nodes' addresses from it", "unset LAB_HOST (127.0.0.1), or LAB_CASSANDRA_NODES=1") from None
+        return [(str(first + i), self.cassandra_jmx_port + 100 * i, self.cassandra_exporter_port + 10 * i)
+                for i in range(self.cassandra_nodes)]
+
+    @property
     def cassandra_contact_points(self) -> list[str]:
-        hosts = self.cassandra_hosts or self.host
-        return [h.strip() for h in hosts.split(",") if h.strip()]
+        """``LAB_CASSANDRA_HOSTS`` if set, else every node's address: a client that knows
+        only one node cannot connect while that one is down."""
+        if self.cassandra_hosts:
+            return [h.strip() for h in self.cassandra_hosts.split(",") if h.strip()]
+        return [address for address, _, _ in self.cassandra_node_endpoints]
 
     @property
     def spark_cluster_url(self) -> str:

@@ -1,12 +1,57 @@
-"""One Cassandra 5.0 node from `cassandra-all` on Maven Central, run on JDK 17."""
+"""Cassandra 5.0 from `cassandra-all` on Maven Central, run on JDK 17: by default one
+node (the service ``cassandra``); with ``LAB_CASSANDRA_NODES=N`` (N > 1) a ring of N
+nodes, the services ``cassandra-1..N``, and ``cassandra`` then names all of them
+(`labsupport.stack.services.expand`).
+
+Each ring node owns one arc of the token ring (``num_tokens: 1``, tokens evenly spaced,
+`initial_token`): a lab ring is never resized, so what vnodes buy (even streaming when a
+node joins or leaves) does not apply, and one token per node is a ring a learner can
+read in ``system.local``/``system.peers`` and reason about by hand.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import yaml
 
+from labsupport.config import LabConfig
 from labsupport.stack.services.base import JvmService
+
+#: Murmur3Partitioner's token range: [-2**63, 2**63)
+MIN_TOKEN = -2 ** 63
+
+
+@dataclass(frozen=True)
+class CassandraNode:
+    """One Cassandra process of the local backend: its service name, 1-based index in
+    the ring, the address it listens on (CQL, storage) and its JMX and exporter ports."""
+
+    name: str
+    index: int
+    address: str
+    jmx_port: int
+    exporter_port: int
+
+
+def is_ring(cfg: LabConfig) -> bool:
+    return cfg.cassandra_nodes > 1
+
+
+def cassandra_nodes(cfg: LabConfig) -> list[CassandraNode]:
+    """The Cassandra processes ``cfg`` asks for, in start order: ``cassandra`` alone, or
+    ``cassandra-1..N``."""
+    endpoints = cfg.cassandra_node_endpoints
+    if not is_ring(cfg):
+        return [CassandraNode("cassandra", 1, *endpoints[0])]
+    return [CassandraNode(f"cassandra-{n}", n, *ends) for n, ends in enumerate(endpoints, start=1)]
+
+
+def initial_token(index: int, nodes: int) -> int:
+    """Node ``index`` (1-based) of ``nodes``: tokens evenly spaced from the ring's start,
+    so each node owns exactly 1/nodes of it."""
+    return MIN_TOKEN + (index - 1) * 2 ** 64 // nodes
 
 
 class CassandraService(JvmService):
