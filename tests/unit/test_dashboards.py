@@ -63,3 +63,15 @@ def test_the_linter_sees_the_pipeline_views_queries_too():
     shipped = [t.expr for p in lint.shipped_panels() for t in p.targets]
     assert set(pipeline_stats.queries().values()) <= set(shipped)
     assert all(lint.metric_names_in(expr) for expr in pipeline_stats.queries().values())
+
+
+def test_per_node_panels_draw_one_line_per_node():
+    """Issue 25: a per-node panel groups by the `service` label every Cassandra target
+    carries (`cassandra` on one node, `cassandra-1..N` on a ring) and names each line
+    by it, so the same panel serves both layouts."""
+    per_node = [p for p in dashboards.panels() if p.title.lower().endswith(("per node", "per node (ms)"))]
+    assert {p.title for p in per_node} >= {"Writes/s per node", "Write latency p99 per node (ms)",
+                                          "Pending compactions per node"}
+    for p in per_node:
+        assert [t.legend for t in p.targets] == ["{{service}}"], p.title
+        assert all("by (service)" in t.expr for t in p.targets), p.title
