@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from labsupport.stack import services
-from labsupport.stack.services.kafka import other_running_layout
+from labsupport.stack.services.families import FAMILIES
 from labsupport.config import LabConfig, get_config
 
 
@@ -48,7 +48,8 @@ def down(names: Iterable[str] | str | None = None, purge: bool = False, cfg: Lab
     a dead or recycled pid is removed with one line saying so (see stack.procs)."""
     cfg = cfg or get_config()
     chosen = _selected(names, cfg)
-    other = other_running_layout(cfg) if set(chosen) & set(services.kafka_names(cfg)) else None
+    others = [(family, other) for family in FAMILIES.values() if set(chosen) & set(family.names(cfg))
+              and (other := family.other_running_layout(cfg)) is not None]
     for name in reversed(chosen):
         svc = services.service(name, cfg)
         if svc.stop(progress=progress):
@@ -56,10 +57,11 @@ def down(names: Iterable[str] | str | None = None, purge: bool = False, cfg: Lab
         if purge:
             svc.purge()
             progress(f"{name}: data purged")
-    for name in reversed(services.kafka_names(other) if other else []):
-        if services.service(name, other).stop(progress=progress):
-            progress(f"{name}: stopped (the Kafka layout of LAB_KAFKA_BROKERS={other.kafka_brokers}, "
-                     f"which was running)")
+    for family, other in others:
+        for name in reversed(family.names(other)):
+            if services.service(name, other).stop(progress=progress):
+                progress(f"{name}: stopped (the {family.label} layout of {family.env}={family.size(other)}, "
+                         f"which was running)")
 
 
 def kill(name: str, cfg: LabConfig | None = None, progress: Callable[[str], None] = _say) -> bool:
@@ -75,18 +77,24 @@ def restart(name: str, cfg: LabConfig | None = None, progress: Callable[[str], N
 
 
 def status(names: Iterable[str] | str | None = None, cfg: LabConfig | None = None) -> dict:
-    """Each chosen service's state; with none chosen, also the Kafka of another layout
-    when that one is what runs (its rows say which ``LAB_KAFKA_BROKERS`` it is)."""
+    """Each chosen service's state; with none chosen, also the Kafka or Cassandra of
+    another layout when that one is what runs (its rows say which layout it is)."""
     cfg = cfg or get_config()
-    found = {name: services.service(name, cfg).status() for name in _selected(names, cfg)}
-    other = other_running_layout(cfg) if names is None else None
-    if other is None:
-        return found
-    # the layout that runs takes the place of this shell's Kafka rows, in their place: a
-    # `kafka stopped` row beside a running cluster would only mislead
-    mine = set(services.kafka_names(cfg))
-    note = {"layout": f"LAB_KAFKA_BROKERS={other.kafka_brokers} (this shell says {cfg.kafka_brokers})"}
-    rows = {name: {**services.service(name, other).status(), "extra": note} for name in services.kafka_names(other)}
+    shown = {name: services.service(name, cfg).status() for name in _selected(names, cfg)}
+    for family in FAMILIES.values():
+        other = family.other_running_layout(cfg) if names is None else None
+        if other is not None:
+            shown = _with_running_layout(shown, family, cfg, other)
+    return shown
+
+
+def _with_running_layout(found: dict, family, cfg: LabConfig, other: LabConfig) -> dict:
+    """``found`` with the family's rows of ``cfg`` replaced, in their place, by the rows
+    of the layout that runs: a `kafka stopped` row beside a running cluster would only
+    mislead."""
+    mine = set(family.names(cfg))
+    note = {"layout": f"{family.env}={family.size(other)} (this shell says {family.size(cfg)})"}
+    rows = {name: {**services.service(name, other).status(), "extra": note} for name in family.names(other)}
     shown: dict = {}
     for name, row in found.items():
         if name in mine:

@@ -1,7 +1,9 @@
 """The services the local backend manages, in start order.
 
 Kafka is one service (``kafka``) or, with ``LAB_KAFKA_BROKERS=N``, one per process
-(``kafka-controller``, ``kafka-1..N``); ``kafka`` then names all of them (`expand`)."""
+(``kafka-controller``, ``kafka-1..N``); Cassandra is one (``cassandra``) or, with
+``LAB_CASSANDRA_NODES=N``, one per ring node (``cassandra-1..N``). The family's name
+then names all of them (`expand`; `families.FAMILIES`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from labsupport.stack.services.airflow import AirflowService
 from labsupport.stack.services.base import Service
 from labsupport.stack.services.cassandra import CassandraService
 from labsupport.stack.services.events_api import EventsApiService
-from labsupport.stack.services.kafka import KafkaCluster, KafkaService, is_cluster, kafka_nodes
+from labsupport.stack.services.families import FAMILIES
+from labsupport.stack.services.kafka import KafkaService
+from labsupport.stack.services.layout import NodeGroup
 from labsupport.stack.services.pipeline_view import PipelineViewService
 from labsupport.stack.services.prometheus import PrometheusService
 from labsupport.stack.services.spark import SparkMasterService, SparkWorkerService
@@ -33,15 +37,21 @@ REGISTRY: dict[str, type[Service]] = {
 }
 
 
+def members(name: str, cfg: LabConfig | None = None) -> list[str]:
+    """The services ``name`` stands for under ``cfg``: a family's nodes, else itself."""
+    family = FAMILIES.get(name)
+    return family.names(cfg or get_config()) if family else [name]
+
+
 def kafka_names(cfg: LabConfig | None = None) -> list[str]:
     """The Kafka services ``cfg`` runs: ``kafka``, or the controller and each broker."""
-    return [node.name for node in kafka_nodes(cfg or get_config())]
+    return members("kafka", cfg)
 
 
 def names(cfg: LabConfig | None = None) -> list[str]:
     """Every service, one per process group, in start order."""
     cfg = cfg or get_config()
-    return [member for name in REGISTRY for member in (kafka_names(cfg) if name == "kafka" else [name])]
+    return [member for name in REGISTRY for member in members(name, cfg)]
 
 
 def default_names(cfg: LabConfig | None = None) -> list[str]:
@@ -54,9 +64,9 @@ def default_names(cfg: LabConfig | None = None) -> list[str]:
 
 
 def expand(chosen: list[str], cfg: LabConfig | None = None) -> list[str]:
-    """``chosen`` with ``kafka`` replaced by every Kafka service, in start order."""
+    """``chosen`` with a family's name (``kafka``) replaced by its every node, in start order."""
     cfg = cfg or get_config()
-    wanted = {member for name in chosen for member in (kafka_names(cfg) if name == "kafka" else [name])}
+    wanted = {member for name in chosen for member in members(name, cfg)}
     for name in wanted:
         service(name, cfg)  # raises UnknownService with the valid names
     return [n for n in names(cfg) if n in wanted]
@@ -67,20 +77,22 @@ def expand(chosen: list[str], cfg: LabConfig | None = None) -> list[str]:
 #: Cassandra, Prometheus, Spark and Grafana in containers, the rest as processes). The
 #: compose backend registers itself (labsupport.stack imports it), so this module, the
 #: local backend it builds on, never imports it back.
-BACKENDS: dict[str, Callable[[str, LabConfig], "Service | KafkaCluster | None"]] = {}
+BACKENDS: dict[str, Callable[[str, LabConfig], "Service | NodeGroup | None"]] = {}
 
 
-def service(name: str, cfg: LabConfig | None = None) -> Service | KafkaCluster:
+def service(name: str, cfg: LabConfig | None = None) -> Service | NodeGroup:
     cfg = cfg or get_config()
     other = BACKENDS.get(cfg.backend)
     if other is not None and (found := other(name, cfg)) is not None:
         return found
-    if name in kafka_names(cfg):
-        return KafkaService(cfg, next(n for n in kafka_nodes(cfg) if n.name == name))
-    if name == "kafka" and is_cluster(cfg):
-        return KafkaCluster(cfg)
+    for family in FAMILIES.values():
+        node = next((n for n in family.nodes(cfg) if n.name == name), None)
+        if node is not None:
+            return family.member(cfg, node)
+        if name == family.name and family.is_multi(cfg):
+            return family.group(cfg)
     if name not in REGISTRY:
-        valid = names(cfg) + (["kafka"] if is_cluster(cfg) else [])
+        valid = names(cfg) + [f for f, family in FAMILIES.items() if family.is_multi(cfg)]
         raise UnknownService(f"no service named {name!r}", f"choose one of: {', '.join(valid)}")
     return REGISTRY[name](cfg)
 

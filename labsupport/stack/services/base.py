@@ -101,12 +101,16 @@ class Service:
         except Exception:
             return False
 
+    def bind_address(self, label: str) -> str:
+        """The address the port of ``label`` is bound on (a node of a ring has its own)."""
+        return self.cfg.host
+
     def check_ports_free(self) -> None:
         for label, port in self.ports().items():
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
-                    s.bind((self.cfg.host, port))
+                    s.bind((self.bind_address(label), port))
                 except OSError:
                     owner = procs.port_owner(port) or "another process"
                     env = f"LAB_{label.upper()}"

@@ -27,8 +27,8 @@ from pathlib import Path
 from labsupport.config import LabConfig
 from labsupport.errors import DataDirProblem, ServiceFailed
 from labsupport.ingest.topics import replication
-from labsupport.stack import procs
 from labsupport.stack.services.base import JvmService
+from labsupport.stack.services.layout import NodeFamily, NodeGroup
 
 HEALTH_TOPIC = "_lab_health"
 CONTROLLER = "kafka-controller"
@@ -83,60 +83,6 @@ def kafka_nodes(cfg: LabConfig) -> list[KafkaNode]:
 def quorum_voters(cfg: LabConfig) -> str:
     """``controller.quorum.voters``: the same static list on every node."""
     return ",".join(f"{n.node_id}@{cfg.host}:{n.controller_port}" for n in kafka_nodes(cfg) if n.is_controller)
-
-
-def running_kafka(cfg: LabConfig) -> list[str]:
-    """The lab's Kafka processes alive now, by their pid files, whatever the layout
-    (``kafka``, or ``kafka-controller`` and ``kafka-N``)."""
-    run = cfg.paths.pidfile("kafka").parent
-    return sorted(f.stem for f in run.glob("kafka*.json")
-                  if (rec := procs.read_record(f)) is not None and rec.alive())
-
-
-def layout_file(cfg: LabConfig) -> Path:
-    """Where the Kafka layout that was started last is recorded (its ``kafka_brokers``)."""
-    return cfg.paths.pidfile("kafka").parent / "kafka-layout"
-
-
-def record_layout(cfg: LabConfig) -> None:
-    """Written by every Kafka node as it starts: only one layout runs at a time (a node
-    of another layout refuses to start while one runs), so the last written is the
-    running one's."""
-    path = layout_file(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{cfg.kafka_brokers}\n")
-
-
-def brokers_of(names: list[str], cfg: LabConfig | None = None) -> int | None:
-    """The layout (``kafka_brokers``) a set of running Kafka process names belongs to,
-    None when nothing runs: 1 for ``kafka``; for ``kafka-controller``/``kafka-N``, what
-    the nodes recorded as they started (a cluster of 3 whose third broker died is still
-    3, and one of 2 whose second died is not 1). Without a record (started before the
-    lab kept one), the highest broker id, at least 2."""
-    if not names:
-        return None
-    if "kafka" in names:
-        return 1
-    try:
-        recorded = int(layout_file(cfg).read_text()) if cfg is not None else None
-    except (OSError, ValueError):
-        recorded = None
-    if recorded is not None and recorded > 1:
-        return recorded
-    ids = [int(n.rsplit("-", 1)[1]) for n in names if n.rsplit("-", 1)[-1].isdigit()]
-    return max(ids + [2])
-
-
-def other_running_layout(cfg: LabConfig) -> LabConfig | None:
-    """The config of the Kafka layout running now when it is not ``cfg``'s, else None:
-    lesson 09's cluster seen from a shell whose ``LAB_KAFKA_BROKERS`` says one broker,
-    or the reverse. `lab status` shows it and `lab down` stops it, so neither leaves a
-    learner believing Kafka is down while its ports are taken."""
-    found = brokers_of(running_kafka(cfg), cfg)
-    if found is None:
-        return None
-    other = cfg.replace(kafka_brokers=found)
-    return None if [n.name for n in kafka_nodes(other)] == [n.name for n in kafka_nodes(cfg)] else other
 
 
 def cluster_properties(cfg: LabConfig, node: KafkaNode) -> dict[str, str]:
@@ -217,16 +163,7 @@ class KafkaService(JvmService):
         return f"kafka {self.jar_version('kafka_2.13')}"
 
     def check_ports_free(self) -> None:
-        """Switching between one broker and a cluster while the other layout still runs
-        would only show as a busy port: name the running layout and how to stop it."""
-        mine = {n.name for n in kafka_nodes(self.cfg)}
-        other = [name for name in running_kafka(self.cfg) if name not in mine]
-        if other:
-            was = "a cluster" if "kafka" not in other else "one broker"
-            raise ServiceFailed(f"{self.name}: the lab's Kafka is running as {was} ({', '.join(other)}), "
-                                f"LAB_KAFKA_BROKERS={self.cfg.kafka_brokers} asks for "
-                                f"{'a cluster' if is_cluster(self.cfg) else 'one broker'}",
-                                "stop it first: `lab down kafka` (it stops whichever layout runs), then `lab up` again")
+        KAFKA.refuse_other_layout(self.name, self.cfg)
         super().check_ports_free()
 
     @property
@@ -255,7 +192,7 @@ class KafkaService(JvmService):
         ]
 
     def prepare(self) -> None:
-        record_layout(self.cfg)
+        KAFKA.record_layout(self.cfg)
         self.properties_file.write_text(self.render_properties())
         mine = read_meta(self.data_dir).get("cluster.id")
         wanted = self.cluster_id()
@@ -341,41 +278,23 @@ class KafkaService(JvmService):
             admin.close()
 
 
-class KafkaCluster:
-    """``kafka`` when the lab runs a cluster, for the verbs that take one service (kill,
-    restart, logs) and for code asking whether Kafka runs: every node at once."""
-
-    name = "kafka"
+class KafkaCluster(NodeGroup):
+    """``kafka`` when the lab runs a cluster: every node at once."""
 
     def __init__(self, cfg: LabConfig, members: list | None = None):
         """``members``: the nodes as another backend runs them (compose containers);
         by default the local processes."""
         self.cfg = cfg
-        self.members = members if members is not None else [KafkaService(cfg, node) for node in kafka_nodes(cfg)]
+        super().__init__("kafka", members if members is not None else
+                         [KafkaService(cfg, node) for node in kafka_nodes(cfg)])
 
-    def running(self) -> bool:
-        return all(m.running() for m in self.members)
 
-    def healthy(self) -> bool:
-        return all(m.healthy() for m in self.members)
+KAFKA = NodeFamily("kafka", "kafka_brokers", kafka_nodes, KafkaService, KafkaCluster,
+                   label="Kafka", one="one broker", many="a cluster")
 
-    def start(self, progress=print) -> "KafkaCluster":
-        for m in self.members:
-            m.start(progress)
-        return self
-
-    def stop(self, grace: float = 30.0, progress=print) -> bool:
-        return any([m.stop(grace, progress=progress) for m in reversed(self.members)])
-
-    def kill(self, progress=print) -> bool:
-        return any([m.kill(progress) for m in reversed(self.members)])
-
-    def purge(self) -> None:
-        for m in self.members:
-            m.purge()
-
-    def status(self) -> dict:
-        return {m.name: m.status() for m in self.members}
-
-    def log_tail(self, lines: int = 40, since: int = 0) -> str:
-        return "\n".join(f"==> {m.name} <==\n{m.log_tail(lines)}" for m in self.members)
+# the family's layout machinery under the names lesson 09 and its tests know
+running_kafka = KAFKA.running
+layout_file = KAFKA.layout_file
+record_layout = KAFKA.record_layout
+brokers_of = KAFKA.size_of
+other_running_layout = KAFKA.other_running_layout

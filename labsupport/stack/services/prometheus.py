@@ -12,7 +12,7 @@ from labsupport.config import LabConfig
 from labsupport.errors import MissingTool, ServiceFailed
 from labsupport.stack import procs
 from labsupport.stack.services.base import Service
-from labsupport.stack.services.kafka import kafka_nodes
+from labsupport.stack.services.families import FAMILIES
 
 
 def scrape_jobs(cfg: LabConfig) -> list[dict]:
@@ -21,10 +21,11 @@ def scrape_jobs(cfg: LabConfig) -> list[dict]:
 
 def job_targets(cfg: LabConfig, job: dict) -> list[tuple[str, int]]:
     """(service, port) of each target of ``job``: one, or with ``per_node`` one per
-    Kafka process (a cluster's controller and brokers share the job, so every query
-    on ``job="kafka"`` sums or compares them; the ``service`` label tells them apart)."""
+    process of the job's service family (Kafka's controller and brokers, Cassandra's
+    ring nodes share the job, so every query on ``job="kafka"`` sums or compares them;
+    the ``service`` label tells them apart)."""
     if job.get("per_node"):
-        return [(node.name, node.exporter_port) for node in kafka_nodes(cfg)]
+        return [(node.name, node.exporter_port) for node in FAMILIES[job["service"]].nodes(cfg)]
     return [(job["service"], getattr(cfg, job["port"]))]
 
 
