@@ -3,6 +3,7 @@
 The stream, the audit and the notebooks all call ``ensure`` before they touch the
 tables, so no one has to remember a setup step. Every statement is IF NOT EXISTS; a
 keyspace other than ``streamlab`` (a test's own) is the same schema under another name.
+Its replication factor follows the Cassandra layout (`replication_factor`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ class SchemaProblem(LabError):
     """The schema could not be applied (Cassandra down, bad keyspace name)."""
 
 
+def replication_factor(cfg: LabConfig) -> int:
+    """One copy on one node; on a ring, three (or one per node if fewer): a quorum of
+    three survives one node down."""
+    return min(3, max(1, cfg.cassandra_nodes))
+
+
 def schema_file(cfg: LabConfig) -> Path:
     return cfg.paths.stack_dir / "cassandra" / "schema.cql"
 
@@ -35,6 +42,7 @@ def statements(cfg: LabConfig, keyspace: str = DEFAULT_KEYSPACE) -> list[str]:
     for stmt in text.split(";"):
         stmt = " ".join(stmt.split())
         if stmt:
+            stmt = re.sub(r"'replication_factor': *\d+", f"'replication_factor': {replication_factor(cfg)}", stmt)
             out.append(re.sub(r"\bstreamlab\b", keyspace, stmt))
     return out
 
