@@ -130,11 +130,22 @@ def _kafka_cluster(cfg: LabConfig) -> LabConfig:
     return get_config()
 
 
+def _cassandra_ring(cfg: LabConfig) -> LabConfig:
+    """Lesson 10 kills Cassandra nodes: Cassandra as a three-node ring (the one node
+    stopped, its data kept), Prometheus on each node's exporter, the production pipeline
+    paused while three Cassandra JVMs share the cores. The steps after this one, and this
+    kernel, use the ring; the lesson switches back at its end."""
+    from labsupport.lessons.ring_outages import ring_for_lesson
+
+    return ring_for_lesson(cfg)
+
+
 #: which lessons need each step. Lesson 3 on consume the topic, not the DAG: they get the
 #: events published directly and no Airflow (two minutes of start-up and a core's worth of
 #: CPU on a small machine). A later lesson that needs the DAG again widens its range.
 STEPS: list[tuple[range, str, Callable[[LabConfig], object]]] = [
     (range(9, 10), "Kafka as a three-broker cluster (your one broker stopped, its data kept)", _kafka_cluster),
+    (range(10, 11), "Cassandra as a three-node ring (your one node stopped, its data kept)", _cassandra_ring),
     (range(1, 100), "core services up (Kafka, Cassandra, Prometheus)", _core),
     (range(2, 3), "events API up, `events` topic created (Airflow starts with the lesson's settings)", _ingestion),
     (range(3, 9), "Cassandra schema applied, recent events in the topic", _stream_inputs),
