@@ -9,6 +9,12 @@ agent jar under a fixed name. Every compose command goes through `compose_comman
 which names the project and that env file, so a ``LAB_*`` override moves the
 containers' ports exactly as it moves the local processes'.
 
+The layouts of Kafka and Cassandra are compose profiles the lab chooses from the config
+(`profiles`): Kafka's cluster with ``LAB_KAFKA_BROKERS=3``, Cassandra's ring (`ring`)
+with ``LAB_CASSANDRA_NODES=3``. The ring's first node is the compose service
+``cassandra`` in both layouts (so Prometheus can depend on it), known to the lab as
+``cassandra-1`` on the ring (`CONTAINERS`).
+
 With ``LAB_BACKEND=compose`` the service factory (`labsupport.stack.services.service`)
 returns a `ComposeService` for the services the compose file runs: `stack.up`,
 `stack.kill`, `reset_to(n)` and the notebooks then drive containers, with the local
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,9 +36,12 @@ import yaml
 from labsupport.config import LabConfig, get_config
 from labsupport.errors import LabError, MissingTool, PortBusy, ServiceFailed
 from labsupport.stack import services
-from labsupport.stack.services import kafka_names, service
+from labsupport.stack.services import members, service
 from labsupport.stack.services.base import Service, http_probe, jmx_rules_file
-from labsupport.stack.services.kafka import KafkaCluster, is_cluster, kafka_nodes, render_properties
+from labsupport.stack.services.cassandra import CassandraNode, CassandraService, cassandra_nodes, is_ring, ring_settings
+from labsupport.stack.services.families import FAMILIES
+from labsupport.stack.services.kafka import is_cluster, kafka_nodes, render_properties
+from labsupport.stack.services.layout import NodeGroup
 from labsupport.stack.services.prometheus import render_config
 from labsupport.stack.services.spark import daemon_properties
 
@@ -54,7 +64,13 @@ CLUSTER_BROKERS = 3
 CLUSTER_NODES = ["kafka-controller", *(f"kafka-{n}" for n in range(1, CLUSTER_BROKERS + 1))]
 #: the `spark-cluster` profile: Spark's standalone master and worker
 SPARK_CLUSTER = ["spark-master", "spark-worker"]
-SERVICES = ["kafka", *CLUSTER_NODES, *SPARK_CLUSTER, "cassandra", "prometheus", "grafana"]
+#: the `ring` profile: the local backend's Cassandra ring with this many nodes; its first
+#: node is the `cassandra` service, which the profile adds these to
+RING_NODES = 3
+RING_SERVICES = [f"cassandra-{n}" for n in range(2, RING_NODES + 1)]
+SERVICES = ["kafka", *CLUSTER_NODES, *SPARK_CLUSTER, "cassandra", *RING_SERVICES, "prometheus", "grafana"]
+#: a lab service -> the compose service that runs it, where their names differ
+CONTAINERS = {"cassandra-1": "cassandra"}
 
 #: where each file a local service reads comes from in the containers (the static test
 #: fails on a new config file until it is placed here): mounted from stack/ as it is,
@@ -101,27 +117,52 @@ def on_own_spark_cluster(cfg: LabConfig) -> bool:
 
 
 def profiles(cfg: LabConfig) -> list[str]:
-    """The compose profiles ``cfg`` asks for: the Kafka layout, and Spark's standalone
-    cluster when the stream is to run on the lab's own master."""
-    return ["kafka-cluster" if is_cluster(cfg) else "one-broker", *(["spark-cluster"] if on_own_spark_cluster(cfg) else [])]
+    """The compose profiles ``cfg`` asks for: the Kafka layout, Cassandra's ring, and
+    Spark's standalone cluster when the stream is to run on the lab's own master."""
+    return ["kafka-cluster" if is_cluster(cfg) else "one-broker", *(["ring"] if is_ring(cfg) else []),
+            *(["spark-cluster"] if on_own_spark_cluster(cfg) else [])]
 
 
 def active_services(cfg: LabConfig) -> list[str]:
-    """The services of the compose file ``cfg`` runs, in start order."""
+    """The lab's services the compose file runs for ``cfg``, in start order."""
     spark = SPARK_CLUSTER if on_own_spark_cluster(cfg) else []
-    return [*kafka_names(cfg), "cassandra", "prometheus", *spark, "grafana"]
+    return [*members("kafka", cfg), *members("cassandra", cfg), "prometheus", *spark, "grafana"]
+
+
+def container_of(name: str) -> str:
+    """The compose service running the lab's service ``name``."""
+    return CONTAINERS.get(name, name)
 
 
 def cluster_config(cfg: LabConfig) -> LabConfig:
     return cfg.replace(kafka_brokers=CLUSTER_BROKERS)
 
 
+def ring_config(cfg: LabConfig) -> LabConfig:
+    return cfg.replace(cassandra_nodes=RING_NODES)
+
+
+def _node_variable(name: str, what: str) -> str:
+    return f"LAB_{name.upper().replace('-', '_')}_{what}"
+
+
 def compose_env(cfg: LabConfig) -> dict[str, str]:
     """The variables the compose file uses: the lab's config, as every child process gets
-    it, plus each cluster broker's exporter port (derived: the local backend's)."""
-    nodes = {n.name: n.exporter_port for n in kafka_nodes(cluster_config(cfg)) if n.is_broker}
-    return {**cfg.to_env(), **{f"LAB_{name.upper().replace('-', '_')}_EXPORTER_PORT": str(port)
-                               for name, port in nodes.items()}}
+    it, plus what it derives for the multi-node layouts (the local backend's): each
+    cluster broker's and ring node's exporter port, each ring node's address, and the
+    Cassandra layout's heap and first node's volume (each layout keeps its own data)."""
+    brokers = [n for n in kafka_nodes(cluster_config(cfg)) if n.is_broker]
+    ring = cassandra_nodes(ring_config(cfg))
+    return {**cfg.to_env(),
+            **{_node_variable(n.name, "EXPORTER_PORT"): str(n.exporter_port) for n in [*brokers, *ring]},
+            **{_node_variable(n.name, "ADDRESS"): n.address for n in ring},
+            "LAB_CASSANDRA_NODE_HEAP": CassandraService(cfg).heap,
+            "LAB_CASSANDRA_VOLUME": f"{members('cassandra', cfg)[0]}-data"}
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """``text`` of the compose file with its ``${VAR}`` / ``${VAR:?...}`` replaced from ``env``."""
+    return re.sub(r"\$\{(\w+)(?::?[?-][^}]*)?\}", lambda m: env[m.group(1)], text)
 
 
 def kafka_properties(cfg: LabConfig) -> str:
@@ -148,27 +189,46 @@ def cluster_node_properties(cfg: LabConfig, name: str) -> str:
     return render_properties(base, cluster, node, Path("/var/lib/kafka/data"))  # the volume, as the one broker
 
 
-def cassandra_yaml(cfg: LabConfig) -> dict:
-    """The shared cassandra.yaml plus the container's keys: CQL on every interface of the
-    container, announced to clients as the host's address (the driver connects to the
-    address a node announces); gossip on the container's loopback (one node)."""
+def cassandra_yaml(cfg: LabConfig, node: CassandraNode | None = None) -> dict:
+    """The shared cassandra.yaml plus the container's keys for ``node`` (default: the
+    first) of ``cfg``'s layout: CQL on every interface of the container, announced to
+    clients as the node's address on the host, where its port is published (the driver
+    connects to the address a node announces). One node gossips on its container's
+    loopback. A ring node gossips on its container's own address (its hostname: Docker
+    maps it in /etc/hosts), every node a seed by service name (the project network's
+    DNS; a stopped node's name does not resolve, which Cassandra skips with a warning),
+    with the local ring's token and memtables (`ring_settings`)."""
+    node = node or cassandra_nodes(cfg)[0]
+    ring = is_ring(cfg)
     conf = yaml.safe_load((cfg.paths.stack_dir / "cassandra" / "cassandra.yaml").read_text())
     d = "/var/lib/cassandra"
+    seeds = ",".join(container_of(n.name) for n in cassandra_nodes(cfg)) if ring else "127.0.0.1"
     conf.update({
-        "listen_address": "127.0.0.1",
+        "listen_address": container_of(node.name) if ring else "127.0.0.1",
         "rpc_address": "0.0.0.0",
-        "broadcast_rpc_address": cfg.host,
+        "broadcast_rpc_address": node.address,
         "native_transport_port": cfg.cassandra_port,
         "storage_port": cfg.cassandra_storage_port,
         "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                           "parameters": [{"seeds": "127.0.0.1"}]}],
+                           "parameters": [{"seeds": seeds}]}],
         "data_file_directories": [f"{d}/data"],
         "commitlog_directory": f"{d}/commitlog",
         "saved_caches_directory": f"{d}/saved_caches",
         "hints_directory": f"{d}/hints",
         "cdc_raw_directory": f"{d}/cdc_raw",
     })
+    if ring:
+        conf.update(ring_settings(cfg, node))
     return conf
+
+
+def cassandra_files(cfg: LabConfig) -> dict[str, dict]:
+    """Each Cassandra container's cassandra.yaml, by its path under the render dir: the
+    first node's for ``cfg``'s layout, the other ring nodes' always (every file the
+    compose file mounts exists, whichever layout runs)."""
+    _, *others = cassandra_nodes(ring_config(cfg))
+    return {RENDERED["cassandra/cassandra.yaml"]: cassandra_yaml(cfg),
+            **{f"{container_of(n.name)}/cassandra.yaml": cassandra_yaml(ring_config(cfg), n) for n in others}}
 
 
 def _env_line(key: str, value: str) -> str:
@@ -215,6 +275,11 @@ def render(cfg: LabConfig) -> dict[str, bool]:
                        f"LAB_KAFKA_BROKERS={cfg.kafka_brokers}",
                        f"set LAB_KAFKA_BROKERS={CLUSTER_BROKERS} (or 1), or run {cfg.kafka_brokers} brokers "
                        "with the local backend")
+    if is_ring(cfg) and cfg.cassandra_nodes != RING_NODES:
+        raise LabError(f"the compose stack's Cassandra ring has {RING_NODES} nodes, "
+                       f"LAB_CASSANDRA_NODES={cfg.cassandra_nodes}",
+                       f"set LAB_CASSANDRA_NODES={RING_NODES} (or 1), or run {cfg.cassandra_nodes} nodes "
+                       "with the local backend")
     for field in ("kafka_jmx_rules", "cassandra_jmx_rules"):  # the file uses them under the mounted stack/jmx
         jmx_rules_file(cfg, field)
     out = render_dir(cfg)
@@ -233,8 +298,8 @@ def render(cfg: LabConfig) -> dict[str, bool]:
     return {
         "jar": jar_changed,
         "kafka": _write(out / RENDERED["kafka/server.properties"], kafka_properties(cfg)) or any(cluster_changed),
-        "cassandra": _write(out / RENDERED["cassandra/cassandra.yaml"],
-                            yaml.safe_dump(cassandra_yaml(cfg), sort_keys=False)),
+        "cassandra": any([_write(out / path, yaml.safe_dump(conf, sort_keys=False))
+                          for path, conf in cassandra_files(cfg).items()]),
         "spark": spark_changed,
         "prometheus": _write(out / RENDERED["prometheus/jobs.yml"],
                              yaml.safe_dump(render_config(cfg), sort_keys=False)),
@@ -284,10 +349,15 @@ class ComposeService(Service):
     container state instead of a pid file, compose commands instead of signals."""
 
     def __init__(self, name: str, cfg: LabConfig):
-        if name not in SERVICES:
+        if name not in SERVICES and name not in CONTAINERS:
             raise LabError(f"the compose stack has no service {name!r}", f"choose one of: {', '.join(SERVICES)}")
         super().__init__(cfg.replace(backend="compose"))
         self.name = name
+        self.container_name = container_of(name)  # in every compose command
+
+    def ring_node(self) -> CassandraNode | None:
+        """This service's node of the Cassandra ring, if it is one."""
+        return next((n for n in cassandra_nodes(ring_config(self.cfg)) if n.name == self.name), None)
 
     def local_twin(self) -> Service | None:
         """The local backend's service of the same name: its ports (a cluster node's) and
@@ -295,15 +365,25 @@ class ComposeService(Service):
         if self.name == "grafana":
             return None
         local = self.cfg.replace(backend="local")
-        return service(self.name, cluster_config(local) if self.name in CLUSTER_NODES else local)
+        if self.name in CLUSTER_NODES:
+            return service(self.name, cluster_config(local))
+        return service(self.name, ring_config(local) if self.ring_node() else local)
 
     def ports(self) -> dict[str, int]:
+        """The ports it takes on the host: a cluster node's are the local one's (host
+        network); a ring node's are CQL's on its own address and its exporter's."""
         if self.name in CLUSTER_NODES:
             return self.local_twin().ports()
+        if node := self.ring_node():
+            return {"cassandra_port": self.cfg.cassandra_port, "cassandra_exporter_port": node.exporter_port}
         return {field: getattr(self.cfg, field) for field in HOST_PORTS[self.name]}
 
+    def bind_address(self, label: str) -> str:
+        node = self.ring_node()
+        return node.address if node and label == "cassandra_port" else self.cfg.host
+
     def version(self) -> str:
-        return spec(self.cfg)["services"][self.name]["image"]
+        return spec(self.cfg)["services"][self.container_name]["image"]
 
     def probe(self) -> str | None:
         if self.name == "grafana":
@@ -311,7 +391,7 @@ class ComposeService(Service):
         return self.local_twin().probe()
 
     def container(self) -> str | None:
-        cid = run(self.cfg, "ps", "-a", "-q", self.name, capture=True).strip()  # -a: exited ones too
+        cid = run(self.cfg, "ps", "-a", "-q", self.container_name, capture=True).strip()  # -a: exited ones too
         return cid or None
 
     def state(self) -> str:
@@ -344,36 +424,38 @@ class ComposeService(Service):
         return self
 
     def log_tail(self, lines: int = 40, since: int = 0) -> str:
-        return run(self.cfg, "logs", "--no-color", "--tail", str(lines), self.name, capture=True)
+        return run(self.cfg, "logs", "--no-color", "--tail", str(lines), self.container_name, capture=True)
 
     def stop(self, grace: float = 30.0, progress: Callable[[str], None] = _say) -> bool:
         was = self.running()
         if was:
-            run(self.cfg, "stop", "-t", str(int(grace)), self.name)
+            run(self.cfg, "stop", "-t", str(int(grace)), self.container_name)
         return was
 
     def kill(self, progress: Callable[[str], None] = _say) -> bool:
         """SIGKILL the container's process, as a crash would (`start` brings it back)."""
         was = self.running()
         if was:
-            run(self.cfg, "kill", "-s", "SIGKILL", self.name)
+            run(self.cfg, "kill", "-s", "SIGKILL", self.container_name)
         return was
 
     def volumes(self) -> list[str]:
-        """The named volumes this service keeps its data in, as Docker names them."""
-        sources = [v.split(":", 1)[0] for v in spec(self.cfg)["services"][self.name].get("volumes", [])]
+        """The named volumes this service keeps its data in (this layout's), as Docker names them."""
+        env = compose_env(self.cfg)
+        mounts = spec(self.cfg)["services"][self.container_name].get("volumes", [])
+        sources = [interpolate(v, env).split(":", 1)[0] for v in mounts]
         return [f"{PROJECT}_{s}" for s in sources if s in (spec(self.cfg).get("volumes") or {})]
 
     def purge(self) -> None:
         """Delete the container and its data volumes. Only reachable through --purge."""
-        run(self.cfg, "rm", "-f", "-s", "-v", self.name)
+        run(self.cfg, "rm", "-f", "-s", "-v", self.container_name)
         for volume in self.volumes():
             subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
 
     def status(self) -> dict:
         state = self.state()
         return {"state": state, "pid": None, "ports": list(self.ports().values()),
-                "healthy": state == "running" and self._probe_ok(), "log": f"docker compose logs {self.name}"}
+                "healthy": state == "running" and self._probe_ok(), "log": f"docker compose logs {self.container_name}"}
 
     def _probe_ok(self) -> bool:
         try:
@@ -387,7 +469,7 @@ def up(cfg: LabConfig | None = None, names: list[str] | None = None, wait: bool 
     """Start the compose services (all by default) and, with ``wait``, poll each with the
     lab's own readiness probe (the same for Compose v1, which has no --wait, and v2)."""
     cfg = (cfg or get_config()).replace(backend="compose")
-    asked = {m for n in (names or active_services(cfg)) for m in (kafka_names(cfg) if n == "kafka" else [n])}
+    asked = {m for n in (names or active_services(cfg)) for m in members(n, cfg)}
     chosen = [n for n in active_services(cfg) if n in asked]
     svcs = [ComposeService(n, cfg) for n in chosen]
     for svc in svcs:
@@ -395,7 +477,9 @@ def up(cfg: LabConfig | None = None, names: list[str] | None = None, wait: bool 
             svc.check_ports_free()
     prometheus_was_up = ComposeService("prometheus", cfg).running()
     changed = render(cfg)
-    run(cfg, "up", "-d", *chosen)
+    if "cassandra" in chosen:  # node 1 alone: the ring's other nodes go (one layout at a time; volumes kept)
+        run(ring_config(cfg), "stop", *RING_SERVICES)
+    run(cfg, "up", "-d", *map(container_of, chosen))
     if prometheus_was_up and changed["prometheus"]:
         import httpx
 
@@ -416,12 +500,14 @@ def down(cfg: LabConfig | None = None, purge: bool = False, progress: Callable[[
         progress("compose: containers, volumes and rendered files removed")
 
 
-def backend_service(name: str, cfg: LabConfig) -> Service | KafkaCluster | None:
-    """The compose stack's ``name``: a container (or every Kafka container, for ``kafka``
-    on the cluster layout), or None for a service that runs as a local process here."""
-    if name == "kafka" and is_cluster(cfg):
-        return KafkaCluster(cfg, [ComposeService(n, cfg) for n in kafka_names(cfg)])
-    return ComposeService(name, cfg) if name in SERVICES else None
+def backend_service(name: str, cfg: LabConfig) -> Service | NodeGroup | None:
+    """The compose stack's ``name``: a container (or every container of a family's
+    multi-node layout: ``kafka`` on the cluster, ``cassandra`` on the ring), or None for
+    a service that runs as a local process here."""
+    family = FAMILIES.get(name)
+    if family is not None and family.is_multi(cfg):
+        return family.group(cfg, [ComposeService(n, cfg) for n in family.names(cfg)])
+    return ComposeService(name, cfg) if name in SERVICES or name in CONTAINERS else None
 
 
 services.BACKENDS["compose"] = backend_service

@@ -18,6 +18,7 @@ from labsupport.config import get_config
 from labsupport.ingest import producers, topics
 from labsupport.observe import dashboards
 from labsupport.stack import compose, services
+from labsupport.stack.services.cassandra import cassandra_nodes
 from labsupport.waits import wait_for
 
 
@@ -61,6 +62,22 @@ def test_cql_round_trip(compose_backend):
         assert session.execute("SELECT cluster_name FROM system.local").one().cluster_name == "streamlab"
     finally:
         session.execute("DROP KEYSPACE IF EXISTS compose_smoke")
+        cluster.shutdown()
+
+
+def test_every_cassandra_node_is_in_the_ring_where_the_host_reaches_it(compose_backend):
+    """One node: the driver knows that one. The `ring` profile (LAB_CASSANDRA_NODES=3):
+    the containers found each other by gossip, and each announces the host address its
+    CQL port is published on (the driver connects to what a node announces), all up."""
+    wanted = {node.address: True for node in cassandra_nodes(compose_backend)}
+    cluster, _ = schema.connect(compose_backend)
+    try:
+        def hosts():
+            seen = {h.endpoint.address: bool(h.is_up) for h in cluster.metadata.all_hosts()}
+            return seen if seen == wanted else None
+
+        wait_for(hosts, 120, f"Cassandra nodes {sorted(wanted)} up in the driver's view of the ring", interval=2)
+    finally:
         cluster.shutdown()
 
 

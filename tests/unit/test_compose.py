@@ -17,6 +17,7 @@ import yaml
 from labsupport.config import LabConfig, REPO_ROOT, get_config
 from labsupport.errors import LabError, PortBusy
 from labsupport.stack import compose, services
+from labsupport.stack.services.cassandra import cassandra_nodes, initial_token
 from labsupport.stack.services.kafka import kafka_nodes
 from labsupport.stack.install import policy_rc_d_script
 
@@ -198,11 +199,16 @@ def test_a_rerender_rewrites_in_place_and_says_what_changed(tmp_path):
 def test_every_port_in_the_compose_file_follows_the_config(moved):
     cfg, spec = moved
     s = spec["services"]
-    taken = {int(p.split(":")[1].split("/")[0]) for svc in s.values() for p in svc.get("ports", [])}
-    for svc in s.values():
-        for p in svc.get("ports", []):
-            host, host_port, container_port = p.split("/")[0].split(":")
-            assert host == cfg.host and host_port == container_port
+    for name, svc in s.items():  # each container publishes the ports the lab checks and probes
+        published = [p.split("/")[0].split(":") for p in svc.get("ports", [])]
+        lab = compose.ComposeService(name, cfg)
+        assert {(host, int(port)) for host, port, _ in published} == \
+            ({(lab.bind_address(label), port) for label, port in lab.ports().items()} if published else set()), name
+        inside = [str(cfg.cassandra_exporter_port)] if name in compose.RING_SERVICES else []  # node 1's agent port
+        for _, host_port, container_port in published:
+            assert container_port in (host_port, *inside), name
+    taken = {int(p.split(":")[1].split("/")[0]) for name, svc in s.items() if name not in compose.RING_SERVICES
+             for p in svc.get("ports", [])}
     taken.add(int(next(a for a in s["prometheus"]["command"] if a.startswith("--web.listen-address")).rsplit(":", 1)[1]))
     taken.add(int(s["grafana"]["environment"]["GF_SERVER_HTTP_PORT"]))
     for name in compose.SPARK_CLUSTER:  # host network: the ports are the daemons' arguments
@@ -282,7 +288,7 @@ def test_the_layout_is_a_profile_the_lab_chooses(default, cluster):
         assert {n for n, svc in spec["services"].items() if wanted in svc.get("profiles", [])} == \
             set(services.kafka_names(cfg))
     for name, svc in default[1]["services"].items():  # everything else runs in both layouts
-        assert svc.get("profiles") in (None, ["one-broker"], ["kafka-cluster"], ["spark-cluster"]), name
+        assert svc.get("profiles") in (None, ["one-broker"], ["kafka-cluster"], ["spark-cluster"], ["ring"]), name
     assert "kafka" not in (default[1]["services"]["prometheus"].get("depends_on") or {}), \
         "a dependency on a service of an inactive profile fails `up`"
 
@@ -363,6 +369,104 @@ def test_the_spark_cluster_profile_runs_the_local_services_arguments(tmp_path):
 def test_a_cluster_of_another_size_is_refused(tmp_path):
     with pytest.raises(LabError, match="LAB_KAFKA_BROKERS=3"):
         compose.render(lab_config(tmp_path, LAB_KAFKA_BROKERS="2"))
+
+
+# ---- issue 25: the Cassandra ring as a profile ------------------------------------------------
+@pytest.fixture(scope="module")
+def ring(tmp_path_factory):
+    cfg = lab_config(tmp_path_factory.mktemp("ring-home"), LAB_CASSANDRA_NODES="3")
+    return cfg, resolved(cfg)
+
+
+def named_volume(svc: dict, target: str) -> str:
+    return next(v.split(":")[0] for v in svc["volumes"] if v.split(":")[1] == target)
+
+
+def test_the_ring_is_a_profile_that_adds_nodes_to_the_first(default, ring):
+    """`--profile ring` adds cassandra-2 and -3; `cassandra` runs in both layouts (node 1
+    of the ring), so Prometheus' dependency on it holds in both."""
+    for (cfg, spec), on in ((default, False), (ring, True)):
+        cmd = compose.compose_command(cfg)
+        assert ("ring" in [cmd[i + 1] for i, a in enumerate(cmd) if a == "--profile"]) == on
+        assert {n for n, svc in spec["services"].items() if "ring" in svc.get("profiles", [])} == \
+            set(compose.RING_SERVICES)
+        assert "profiles" not in spec["services"]["cassandra"]
+        assert "cassandra" in spec["services"]["prometheus"]["depends_on"]
+    cfg, _ = ring
+    assert [compose.container_of(n) for n in compose.active_services(cfg) if n.startswith("cassandra")] == \
+        ["cassandra", *compose.RING_SERVICES]
+
+
+def test_each_layout_and_ring_node_keeps_its_own_volume(default, ring):
+    """The one node's data stays in cassandra-data; the ring's node 1 (the same container)
+    gets cassandra-1-data, and a purge of one layout's node never deletes the other's."""
+    assert named_volume(default[1]["services"]["cassandra"], "/var/lib/cassandra") == "cassandra-data"
+    cfg, spec = ring
+    volumes = [named_volume(spec["services"][compose.container_of(n.name)], "/var/lib/cassandra")
+               for n in cassandra_nodes(cfg)]
+    assert volumes == [f"{n.name}-data" for n in cassandra_nodes(cfg)] and set(volumes) <= set(spec["volumes"])
+    assert compose.ComposeService("cassandra-1", cfg).volumes() == ["streamlab_cassandra-1-data"]
+    assert compose.ComposeService("cassandra", default[0]).volumes() == ["streamlab_cassandra-data"]
+
+
+def test_each_ring_node_runs_the_local_rings_settings_on_its_containers_addresses(ring):
+    """Every node's own rendered cassandra.yaml: the local backend's ring node (token,
+    bootstrap, memtables, ports: `ring_settings`) with only the addresses and directories
+    moved into its container, gossip on its hostname, every node a seed by service name,
+    CQL announced where the host reaches it."""
+    cfg, spec = ring
+    local = cfg.replace(backend="local")
+    names = {compose.container_of(n.name) for n in cassandra_nodes(cfg)}
+    sources = set()
+    for node in cassandra_nodes(cfg):
+        svc = spec["services"][compose.container_of(node.name)]
+        [source] = [src for _, src, t in bind_mounts({"services": {node.name: svc}})
+                    if t == "/opt/lab/run/cassandra.yaml"]
+        sources.add(source)
+        conf = yaml.safe_load(source.read_text())
+        assert svc["hostname"] == conf["listen_address"] == compose.container_of(node.name)
+        assert set(conf["seed_provider"][0]["parameters"][0]["seeds"].split(",")) == names
+        assert (conf["rpc_address"], conf["broadcast_rpc_address"]) == ("0.0.0.0", node.address)
+        assert (conf["num_tokens"], conf["initial_token"], conf["auto_bootstrap"]) == \
+            (1, str(initial_token(node.index, 3)), False)
+        mine = services.service(node.name, local).render_yaml()
+        moved = {k for k in set(conf) | set(mine) if conf.get(k) != mine.get(k)}
+        assert moved <= {"listen_address", "rpc_address", "broadcast_rpc_address", "seed_provider",
+                         "data_file_directories", "commitlog_directory", "saved_caches_directory",
+                         "hints_directory", "cdc_raw_directory"}, moved
+        assert f"MAX_HEAP_SIZE={cfg.cassandra_ring_heap}" in jvm_of(svc)
+    assert len(sources) == 3
+
+
+def test_prometheus_scrapes_each_ring_node_where_its_container_publishes_it(ring):
+    cfg, spec = ring
+    [job] = [j for j in yaml.safe_load((compose.render_dir(cfg) / "prometheus/prometheus.yml").read_text())
+             ["scrape_configs"] if j["job_name"] == "cassandra"]
+    targets = {sc["labels"]["service"]: sc["targets"] for sc in job["static_configs"]}
+    assert set(targets) == {n.name for n in cassandra_nodes(cfg)}
+    for node in cassandra_nodes(cfg):
+        ports = spec["services"][compose.container_of(node.name)]["ports"]
+        published = {tuple(p.split("/")[0].split(":")[:2]) for p in ports}
+        assert published == {(node.address, str(cfg.cassandra_port)), (cfg.host, str(node.exporter_port))}
+        assert targets[node.name] == [f"{cfg.host}:{node.exporter_port}"]
+    assert len({n.exporter_port for n in cassandra_nodes(cfg)}) == 3
+
+
+def test_with_the_ring_profile_cassandra_names_the_containers(ring):
+    cfg, _ = ring
+    whole = services.service("cassandra", cfg)
+    assert [m.name for m in whole.members] == ["cassandra-1", "cassandra-2", "cassandra-3"]
+    assert [m.container_name for m in whole.members] == ["cassandra", *compose.RING_SERVICES]
+    local = cfg.replace(backend="local")
+    for m in whole.members:
+        twin = services.service(m.name, local)
+        assert {(m.bind_address(k), p) for k, p in m.ports().items()} <= \
+            {(twin.bind_address(k), p) for k, p in twin.ports().items()}, m.name
+
+
+def test_a_ring_of_another_size_is_refused(tmp_path):
+    with pytest.raises(LabError, match="LAB_CASSANDRA_NODES=3"):
+        compose.render(lab_config(tmp_path, LAB_CASSANDRA_NODES="2"))
 
 
 # ---- issue 18.7 ----------------------------------------------------------------------------------
