@@ -1,5 +1,6 @@
 """Dashboard JSON, PromQL and Prometheus configs, checked with Prometheus' own tools."""
 
+import re
 import shutil
 import subprocess
 
@@ -7,7 +8,7 @@ import pytest
 import yaml
 
 from labsupport.observe import dashboards, lint, panels
-from labsupport.config import LabConfig
+from labsupport.config import REPO_ROOT, LabConfig
 from labsupport.stack.services.prometheus import render_config
 
 
@@ -63,6 +64,26 @@ def test_the_linter_sees_the_pipeline_views_queries_too():
     shipped = [t.expr for p in lint.shipped_panels() for t in p.targets]
     assert set(pipeline_stats.queries().values()) <= set(shipped)
     assert all(lint.metric_names_in(expr) for expr in pipeline_stats.queries().values())
+
+
+def _exporter_name_patterns(rules_file) -> list[str]:
+    """The metric names a JMX exporter rules file can export, as regexes: each rule's
+    ``name`` (a ``$n`` stands for a captured group, lowercased by lowercaseOutputName),
+    with ``_total`` for a COUNTER (the agent's naming rule, see the file's header)."""
+    rules = yaml.safe_load(rules_file.read_text())["rules"]
+    return [re.sub(r"\\\$\d+", "[a-z0-9_]+", re.escape(r["name"].lower()))
+            + ("_total" if r.get("type") == "COUNTER" else "") for r in rules if "name" in r]
+
+
+@pytest.mark.parametrize("prefix,rules", [("cassandra_", "cassandra.yml"), ("kafka_", "kafka.yml")])
+def test_every_jmx_metric_a_panel_names_is_one_the_rules_export(prefix, rules):
+    """A panel on a name the exporter never emits stays empty with no error anywhere:
+    caught here, before a stack runs (`lab lint-metrics` checks the running one)."""
+    patterns = _exporter_name_patterns(REPO_ROOT / "stack" / "jmx" / rules)
+    named = {n for p in lint.shipped_panels() for t in p.targets for n in lint.metric_names_in(t.expr)
+             if n.startswith(prefix)}
+    assert named
+    assert [n for n in sorted(named) if not any(re.fullmatch(p, n) for p in patterns)] == []
 
 
 def test_per_node_panels_draw_one_line_per_node():
