@@ -37,6 +37,7 @@ def lab_put_back(lab_stack, lesson: int):
         if profile is not None:
             api.put("/profile", json=profile)
         back_to_configured_kafka(cfg)  # lesson 09 stops at its exercise on the cluster
+        back_to_configured_cassandra(cfg)  # and lesson 10 at its exercises on the ring
         if lesson >= 4 or services.service("stream", cfg).running() != ("stream" in before):
             lessons.restore_stream(start="stream" in before)
         extra = [n for n in services.running() if n not in before]
@@ -52,6 +53,15 @@ def back_to_configured_kafka(cfg) -> None:
 
     if brokers_of(running_kafka(cfg), cfg) not in (None, cfg.kafka_brokers):
         use_kafka_brokers(cfg.kafka_brokers, cfg)
+
+
+def back_to_configured_cassandra(cfg) -> None:
+    """Cassandra in the layout the lab is configured for: a run that stopped inside lesson
+    10 (its exercise, or a failure) leaves the ring running on the one node's ports."""
+    from labsupport.lessons.ring import running_nodes, use_cassandra_nodes
+
+    if running_nodes(cfg) not in (None, cfg.cassandra_nodes):
+        use_cassandra_nodes(cfg.cassandra_nodes, cfg)
 
 
 def assert_stops_at(path: Path, exercise: Exercise, out_dir: Path | None = None) -> notebook_runner.Stop:

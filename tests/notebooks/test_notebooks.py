@@ -31,8 +31,8 @@ import pytest
 from labsupport.config import get_config
 from labsupport.lessons import notebook_runner, workshop
 from labsupport.stack import services
-from tests.notebooks.student_runs import (assert_stopped_at, assert_stops_at, back_to_configured_kafka,
-                                         lab_put_back)
+from tests.notebooks.student_runs import (assert_stopped_at, assert_stops_at, back_to_configured_cassandra,
+                                         back_to_configured_kafka, lab_put_back)
 
 LESSONS = notebook_runner.lessons()
 #: every lesson runs alone, from stopped services, as its student copy gone through by a
@@ -119,6 +119,7 @@ def services_put_back(lab_stack):
     before = services.running()
     yield
     back_to_configured_kafka(get_config())
+    back_to_configured_cassandra(get_config())
     extra = [n for n in services.running() if n not in before]
     if extra:  # an empty list would mean every service
         lab_stack.down(extra)
