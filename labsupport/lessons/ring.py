@@ -46,7 +46,8 @@ def use_cassandra_nodes(n: int, cfg: LabConfig | None = None, progress: Callable
     dependants = [name for name in DEPENDANTS if services.service(name, base).running()]
     if found is not None and found != n:
         progress(f"cassandra: switching from {_layout(found)} to {_layout(n)} (each layout keeps its own data)")
-        stack.down(dependants, cfg=base, progress=progress)
+        if dependants:  # (none named would mean every service)
+            stack.down(dependants, cfg=base, progress=progress)
         stack.down(["cassandra"], cfg=CASSANDRA.with_size(base, found), progress=progress)
     else:
         dependants = []  # same layout: they already talk to it

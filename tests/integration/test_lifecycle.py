@@ -114,7 +114,8 @@ def test_a_start_that_fails_readiness_leaves_nothing_behind(scratch_lab, tmp_pat
 
 
 def test_every_listener_binds_loopback(whole_stack):
-    """Each service's process family listens on 127.0.0.1 only — every socket, not just
+    """Each service's process family listens on 127.0.0.x only (a Cassandra ring node on
+    its own 127.0.0.n: all of 127/8 is loopback) — every socket, not just
     the declared ports (JMX/RMI, Spark's driver and block manager...), with no exception:
     Airflow's task-log servers, which bind every interface, are not started."""
     cfg = whole_stack
@@ -133,18 +134,20 @@ def test_every_listener_binds_loopback(whole_stack):
 
     for name in ALL:
         declared = set(services.service(name, cfg).ports().values())
-        on_loopback = {port for ip, port, _ in found.get(name, []) if _is_127_0_0_1(ip)}
-        assert declared <= on_loopback, f"{name}: declared ports {declared} not all listening on 127.0.0.1"
+        on_loopback = {port for ip, port, _ in found.get(name, []) if _is_ipv4_loopback(ip)}
+        assert declared <= on_loopback, f"{name}: declared ports {declared} not all listening on 127.0.0.x"
     wide = [(n, ip, port) for n, socks in found.items() for ip, port, _ in socks
-            if not _is_127_0_0_1(ip)]
-    assert wide == [], f"listening beyond 127.0.0.1:\n{report}"
+            if not _is_ipv4_loopback(ip)]
+    assert wide == [], f"listening beyond 127.0.0.x:\n{report}"
 
 
-def _is_127_0_0_1(ip: str) -> bool:
-    """127.0.0.1, also as Java reports it: an IPv6 socket bound to the IPv4-mapped
-    ::ffff:127.0.0.1 (it accepts exactly what 127.0.0.1 accepts)."""
+def _is_ipv4_loopback(ip: str) -> bool:
+    """An address of 127/8, also as Java reports it: an IPv6 socket bound to the
+    IPv4-mapped ::ffff:127.0.0.n (it accepts exactly what 127.0.0.n accepts). Not ::1,
+    nor 0.0.0.0."""
     addr = ipaddress.ip_address(ip)
-    return (getattr(addr, "ipv4_mapped", None) or addr) == ipaddress.ip_address("127.0.0.1")
+    addr = getattr(addr, "ipv4_mapped", None) or addr
+    return addr.version == 4 and addr.is_loopback
 
 
 def test_airflow_secrets_are_owner_only_from_the_start(whole_stack):
