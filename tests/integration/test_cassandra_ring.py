@@ -2,7 +2,8 @@
 whatever layout ran, a key written at RF 1 lives on the node the token ring names, a
 node killed with `lab kill cassandra-2` is stopped in `lab status` and down in
 Prometheus (its per-node panel series go) while the others keep answering, it comes
-back with its data, and the one-node layout's data is untouched by the excursion.
+back with its data and gets the hints kept for it (both counted by the JMX rules' new
+metrics), and the one-node layout's data is untouched by the excursion.
 
 Everything it writes is in keyspaces of its own (``t_ring_<tag>``, dropped at the end);
 the lab is put back in the layout, and with the services, it was found in.
@@ -65,9 +66,9 @@ def session_on(addresses: list[str], cfg: LabConfig):
     return cluster, cluster.connect()
 
 
-def own_keyspace(session, name: str) -> None:
+def own_keyspace(session, name: str, rf: int = 1) -> None:
     session.execute(f"CREATE KEYSPACE {name} WITH replication = "
-                    "{'class': 'SimpleStrategy', 'replication_factor': 1}", timeout=60)
+                    f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}", timeout=60)
     session.execute(f"CREATE TABLE {name}.kv (k text PRIMARY KEY, v text)", timeout=60)
 
 
@@ -112,7 +113,7 @@ def lab_as_found(monkeypatch):
 def test_the_ring_serves_loses_a_node_visibly_and_leaves_the_one_node_data_alone(lab_as_found):
     base = lab_as_found
     tag = uuid.uuid4().hex[:8]
-    marker_ks, ring_ks = f"t_ring_{tag}_one", f"t_ring_{tag}"
+    marker_ks, ring_ks, hinted_ks = f"t_ring_{tag}_one", f"t_ring_{tag}", f"t_ring_{tag}_rf3"
     phases = Phases()
 
     # the one-node layout, with a marker of our own in it
@@ -144,6 +145,7 @@ def test_the_ring_serves_loses_a_node_visibly_and_leaves_the_one_node_data_alone
         peers = {r.peer for r in session.execute("SELECT peer FROM system.peers")}
         assert len(peers) == NODES - 1 and peers < set(addresses)
         own_keyspace(session, ring_ks)
+        own_keyspace(session, hinted_ks, rf=NODES)
         owners = {}
         for key in KEYS:
             session.execute(f"INSERT INTO {ring_ks}.kv (k, v) VALUES (%s, %s)", (key, tag))
@@ -167,6 +169,8 @@ def test_the_ring_serves_loses_a_node_visibly_and_leaves_the_one_node_data_alone
         dead = [k for k, n in owners.items() if n == "cassandra-2"]
         assert all(readable(session, ring_ks, k) for k in live)  # the others keep answering
         assert not any(readable(session, ring_ks, k) for k in dead[:3])  # RF 1: its keys have no other copy
+        for key in dead:  # RF 3 at ONE: accepted, and a hint kept for cassandra-2
+            session.execute(f"INSERT INTO {hinted_ks}.kv (k, v) VALUES (%s, %s)", (key, tag))
         one_log, ring_logs = lab("logs", "cassandra-2", nodes=NODES), lab("logs", "cassandra", nodes=NODES)
         assert "INFO" in one_log and "==>" not in one_log  # its own log; `cassandra` is every node's
         assert all(f"==> {n} <==" in ring_logs for n in names)
@@ -176,8 +180,13 @@ def test_the_ring_serves_loses_a_node_visibly_and_leaves_the_one_node_data_alone
         wait_for(lambda: prom.scalar('up{job="cassandra",service="cassandra-2"}', ring, default=-1) == 1, 30,
                  "Prometheus seeing cassandra-2 up")
         wait_for(lambda: all(readable(session, ring_ks, k) for k in dead), 60, "cassandra-2's keys answered again")
+        wait_for(lambda: prom.scalar('sum(cassandra_hints_succeeded_total{job="cassandra"})', ring) >= 1, 90,
+                 "the hints kept for cassandra-2 delivered, in Prometheus")
+        assert prom.scalar(f'sum(cassandra_table_writes_total{{job="cassandra",keyspace="{hinted_ks}"}})', ring) \
+            >= 2 * len(dead)  # the two live replicas' local writes (the hinted ones come on top)
         phases.done("cassandra-2 back with its data")
-        session.execute(f"DROP KEYSPACE {ring_ks}", timeout=60)
+        for keyspace in (ring_ks, hinted_ks):
+            session.execute(f"DROP KEYSPACE {keyspace}", timeout=60)
     finally:
         cluster.shutdown()
 

@@ -109,3 +109,7 @@ def test_prometheus_has_cassandra_write_latency(lab_test_keyspace):
     # the counter must account for at least the writes just made (next scrape)
     writes = 'cassandra_clientrequest_requests_total{job="cassandra",operation="Write"}'
     wait_for(lambda: [x for x in _prom_query(writes) if float(x["value"][1]) >= 300], 60, f"{writes} >= 300")
+    # the replica side: this table's own local writes, and no system table's (kept out of the scrape)
+    table = 'cassandra_table_writes_total{job="cassandra",keyspace="lab_test",table="latency"}'
+    wait_for(lambda: [x for x in _prom_query(table) if float(x["value"][1]) >= 300], 60, f"{table} >= 300")
+    assert _prom_query('cassandra_table_writes_total{job="cassandra",keyspace=~"system.*"}') == []
