@@ -59,8 +59,8 @@ def live() -> None:
     h = st.columns(4)
     h[0].metric("Under-replicated partitions", f"{s.under_replicated:.0f}")
     h[1].metric("Partitions under min ISR", f"{s.under_min_isr:.0f}")
-    h[2].metric("Kafka broker", "up" if s.kafka_up else "DOWN")
-    h[3].metric("Cassandra node", "up" if s.cassandra_up else "DOWN")
+    h[2].metric("Kafka nodes", pipeline_stats.nodes_health(s.kafka_nodes_up, s.kafka_nodes))
+    h[3].metric("Cassandra nodes", pipeline_stats.nodes_health(s.cassandra_nodes_up, s.cassandra_nodes))
 
     st.subheader("Stream")
     t = st.columns(4)

@@ -34,11 +34,15 @@ class PipelineStats:
     events_per_s_peak: float      # over the window
     under_replicated: float       # Kafka partitions below their replica count
     under_min_isr: float          # partitions below min.insync.replicas (writes with acks=all fail)
-    kafka_up: bool
-    cassandra_up: bool
+    kafka_up: bool                # every Kafka process scraped is up
+    cassandra_up: bool            # every Cassandra node scraped is up
     stream_up: bool
     stream_lag_s: float
     quarantined: float
+    kafka_nodes_up: float = 0     # how many of ``kafka_nodes`` are up (a cluster: brokers and controller)
+    kafka_nodes: float = 0
+    cassandra_nodes_up: float = 0  # how many of ``cassandra_nodes`` are up (a ring: each node)
+    cassandra_nodes: float = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,10 +95,23 @@ def queries(window: str = "15m") -> dict[str, str]:
         "under_min_isr": 'sum(kafka_server_replicamanager_underminisrpartitioncount{job="kafka"})',
         "kafka_up": 'min(up{job="kafka"})',
         "cassandra_up": 'min(up{job="cassandra"})',
+        "kafka_nodes_up": 'sum(up{job="kafka"})',
+        "kafka_nodes": 'count(up{job="kafka"})',
+        "cassandra_nodes_up": 'sum(up{job="cassandra"})',
+        "cassandra_nodes": 'count(up{job="cassandra"})',
         "stream_up": 'min(up{job="stream"})',
         "stream_lag_s": 'max(event_time_lag_seconds{job="stream"})',
         "quarantined": 'sum(quarantined_total{job="stream"})',
     }
+
+
+def nodes_health(up: float, total: float) -> str:
+    """A layout's health in a word or three: ``up``, ``DOWN``, or on a cluster or ring
+    with some nodes down ``2 of 3 up`` — at RF 3 a ring with one node down still takes
+    quorum writes, which a bare DOWN would hide."""
+    if total <= 0 or up <= 0:
+        return "DOWN"
+    return "up" if up >= total else f"{up:.0f} of {total:.0f} up"
 
 
 def panels() -> list[dashboards.Panel]:

@@ -49,4 +49,4 @@ def test_streamlit_app_renders_nonzero_totals(pipeline_flowing):
     metrics = {m.label: m.value for m in at.metric}
     landed = float(metrics["Total events landed"].replace(",", ""))
     assert landed >= pipeline_flowing
-    assert metrics["Kafka broker"] == "up" and metrics["Cassandra node"] == "up"
+    assert metrics["Kafka nodes"] == "up" and metrics["Cassandra nodes"] == "up"

@@ -96,3 +96,13 @@ def test_per_node_panels_draw_one_line_per_node():
     for p in per_node:
         assert [t.legend for t in p.targets] == ["{{service}}"], p.title
         assert all("by (service)" in t.expr for t in p.targets), p.title
+
+
+def test_the_pipeline_view_tells_a_ring_with_a_node_down_from_one_that_is_down():
+    from labsupport.observe.pipeline_stats import nodes_health
+
+    assert nodes_health(1, 1) == "up"
+    assert nodes_health(3, 3) == "up"
+    assert nodes_health(2, 3) == "2 of 3 up"  # RF 3 still takes quorum writes: not DOWN
+    assert nodes_health(0, 3) == "DOWN"
+    assert nodes_health(0, 0) == "DOWN"  # no target scraped at all
