@@ -9,6 +9,7 @@ reads a file next to the notebook): no kernel state, no services, a test of seco
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from labsupport.lessons import workshop
 from tests.browser.lab_server import jupyterlab_at
@@ -58,10 +59,13 @@ def test_syllabus_hint_and_solution_in_jupyterlab(student_lab, page, artifacts):
         level = levels.nth(i)
         hint_text = level.locator("p").first
         assert level.get_attribute("open") is None and not hint_text.is_visible(), f"{summary} starts collapsed"
-        assert summary in level.locator("summary").inner_text()
+        # JupyterLab renders a markdown cell asynchronously and skips the rendering of cells
+        # out of view (CSS content-visibility), where innerText reads '': these assertions
+        # retry until the text is there (textContent), and the click needs it in view
+        expect(level.locator("summary")).to_contain_text(summary, timeout=10_000)
         level.locator("summary").click()
         hint_text.wait_for(state="visible", timeout=10_000)
-        assert says in level.inner_text(), level.inner_text()
+        expect(level).to_contain_text(says, timeout=10_000)
 
     # %load in the exercise cell: the cell becomes the solution
     cell = notebook.locator(".jp-CodeCell").filter(has_text=f'todo("{EXERCISE}")')
