@@ -93,7 +93,8 @@ def under_replicated(cfg: LabConfig | None = None) -> float:
 
 
 def seen_down(name: str, cfg: LabConfig | None = None) -> bool:
-    return prom.scalar(f'up{{job="kafka",service="{name}"}}', cfg or get_config(), default=-1) == 0
+    """Prometheus's last scrape of broker ``name`` failed."""
+    return prom.target_down("kafka", name, cfg or get_config())
 
 
 def healthy(cfg: LabConfig | None = None) -> bool:

@@ -23,11 +23,6 @@ HINTS_DELIVERED = 'sum(cassandra_hints_succeeded_total{job="cassandra"})'
 LESSON = "lesson10"
 
 
-def seen_down(name: str, cfg: LabConfig | None = None) -> bool:
-    """Prometheus's last scrape of node ``name`` failed."""
-    return prom.scalar(f'up{{job="cassandra",service="{name}"}}', cfg or get_config(), default=-1) == 0
-
-
 def kill_node(name: str, cfg: LabConfig | None = None, progress: Callable[[str], None] = print) -> float:
     """``kill -9`` one node (``lab kill NAME``) and wait until Prometheus scrapes it as
     down, so the live plot shows it; returns the seconds that took."""
@@ -36,7 +31,7 @@ def kill_node(name: str, cfg: LabConfig | None = None, progress: Callable[[str],
     cfg = cfg or get_config()
     started = time.monotonic()
     stack.kill(name, cfg=cfg, progress=progress)
-    wait_for(lambda: seen_down(name, cfg), 60, f"Prometheus to scrape {name} as down", interval=1)
+    wait_for(lambda: prom.target_down("cassandra", name, cfg), 60, f"Prometheus to scrape {name} as down", interval=1)
     return time.monotonic() - started
 
 

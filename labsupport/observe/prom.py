@@ -38,6 +38,13 @@ def scalar(expr: str, cfg: LabConfig | None = None, default: float = 0.0) -> flo
     return sum(float(s["value"][1]) for s in result) if result else default
 
 
+def target_down(job: str, service: str, cfg: LabConfig | None = None) -> bool:
+    """Prometheus's last scrape of ``service``'s target in ``job`` failed (a Kafka broker,
+    a Cassandra node: each node is a target with its ``service`` label). A target never
+    scraped is not down."""
+    return scalar(f'up{{job="{job}",service="{service}"}}', cfg, default=-1) == 0
+
+
 def wait_at_least(expr: str, minimum: float, timeout: float = 60, poll: float = 1.0,
                   cfg: LabConfig | None = None) -> float:
     """Poll ``scalar(expr)`` until it reaches ``minimum`` (a counter catching up with what
