@@ -80,6 +80,17 @@ class LabConfig:
     #: executors can reach, spark.kubernetes.container.image, s3a credentials, …)
     spark_conf_file: str = ""
 
+    #: the learner whose namespace this process works in (labsupport.namespace): set by
+    #: `lab hub` in each learner's server from JUPYTERHUB_USER; empty = the single learner,
+    #: every name as it has always been. A child process started from a learner's kernel
+    #: inherits it with the rest of this config (to_env).
+    learner: str = ""
+    #: `lab hub`: the proxy's public port (not JupyterHub's 8000: the events API has it),
+    #: the hub's own API port and the proxy's REST API port (not 8001: stream metrics)
+    hub_port: int = 8100
+    hub_api_port: int = 8101
+    hub_proxy_api_port: int = 8102
+
     java_home: str = ""  # empty = discover JDK 17 (see labsupport.java)
     ready_timeout: float = 180.0  # seconds a service may take to become ready
 
