@@ -206,11 +206,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if as_json:
         typer.echo(json.dumps(st, indent=2))
         return
+    said: set[tuple[str, str]] = set()
     for name, s in st.items():
         health = "healthy" if s["healthy"] else "-"
         typer.echo(f"{name:12} {s['state']:8} pid={s['pid'] or '-':<8} ports={','.join(map(str, s['ports'])):24} {health}")
         for key, value in (s.get("extra") or {}).items():  # e.g. Airflow's generated login
-            typer.echo(f"{'':12} {key}: {value}")
+            if (key, str(value)) not in said:  # a running layout's note is on each of its nodes: said once
+                said.add((key, str(value)))
+                typer.echo(f"{'':12} {key}: {value}")
     typer.echo("\nendpoints: " + ", ".join(f"{k}={v}" for k, v in get_config().endpoints().items() if v))
     from labsupport.lessons import pipeline as ingest_pipeline
 
@@ -519,6 +522,87 @@ def workshop_syllabus(check: bool = typer.Option(False, "--check", help="Only sa
         typer.echo(f"{target}: up to date")
         return
     typer.echo(f"wrote {syllabus.write()}")
+
+
+def _learner_list(learners: str | None, learners_file: str | None) -> list[str] | None:
+    """The learners named by --learners (comma-separated) and --learners-file (one a line,
+    '#' comments), in order, each once; None when neither was given."""
+    from pathlib import Path
+
+    if learners is None and learners_file is None:
+        return None
+    names = [n.strip() for n in (learners or "").split(",")]
+    if learners_file:
+        try:
+            lines = Path(learners_file).read_text().splitlines()
+        except OSError as exc:
+            raise LabError(f"cannot read the learners file {learners_file}: {exc.strerror}",
+                           "give a file with one learner name a line") from None
+        names += [ln.split("#", 1)[0].strip() for ln in lines]
+    names = list(dict.fromkeys(n for n in names if n))
+    if not names:
+        raise LabError("the learner list is empty", "name them: --learners alice,bob or --learners-file FILE")
+    return names
+
+
+@app.command()
+def hub(action: Literal["start", "stop", "status"] = typer.Argument("start", help="start (default), stop or status."),
+        learners: Optional[str] = typer.Option(None, "--learners", metavar="A,B",
+                                               help="The room's learners (their hub user names), comma-separated."),
+        learners_file: Optional[str] = typer.Option(None, "--learners-file", metavar="FILE",
+                                                    help="The learners, one a line ('#' comments)."),
+        open_: Optional[Literal["exercises", "lessons"]] = typer.Option(
+            None, "--open", help="What each learner's server opens: their own copy of the student copies "
+                                 "(exercises, the default) or of the lessons with their solutions."),
+        ip: Optional[str] = typer.Option(None, "--ip", help="Bind the hub's public port here (default 127.0.0.1); "
+                                                           "an address that is not loopback needs TLS."),
+        ssl_cert: Optional[str] = typer.Option(None, "--ssl-cert", metavar="PEM", help="TLS certificate."),
+        ssl_key: Optional[str] = typer.Option(None, "--ssl-key", metavar="PEM", help="TLS private key."),
+        mem_limit: Optional[str] = typer.Option(None, "--mem-limit", metavar="SIZE",
+                                                help="Per learner, e.g. 2G (enforced by container/systemd spawners only)."),
+        cpu_limit: Optional[float] = typer.Option(None, "--cpu-limit", min=0.0,
+                                                  help="Cores per learner (enforced by container/systemd spawners only).")) -> None:
+    """JupyterHub for a room on one server: a JupyterLab per learner, each in its own namespace."""
+    import dataclasses
+
+    from labsupport.stack import services
+
+    svc = services.service("hub")
+    if action == "stop":
+        stack.down(["hub"])
+        return
+    if action == "status":
+        row = svc.status()
+        typer.echo(f"hub {row['state']} {'healthy' if row['healthy'] else '-'}")
+        for key, value in (row.get("extra") or {}).items():
+            typer.echo(f"  {key}: {value}")
+        return
+    room, changes = svc.room(), {}
+    names = _learner_list(learners, learners_file)
+    if names is not None:
+        changes["learners"] = names
+    if open_ or not room.material:
+        changes["material"] = str(_room_material(open_ or "exercises", svc.data_dir))
+    given = {"ip": ip, "ssl_cert": ssl_cert, "ssl_key": ssl_key, "mem_limit": mem_limit, "cpu_limit": cpu_limit}
+    changes.update({k: v for k, v in given.items() if v is not None})
+    svc.save_room(dataclasses.replace(room, **changes))
+    stack.up(["hub"])
+    room = svc.room()
+    typer.echo(f"hub: {svc.url} for {', '.join(room.learners)}; each opens {room.material}")
+    typer.echo(f"hub: the workshop password is {svc.password_file.read_text().strip()} "
+               f"(kept in {svc.password_file}, owner-readable); `lab hub stop` ends the room")
+
+
+def _room_material(choice: str, hub_data: "Path") -> "Path":
+    """The folder every learner gets a copy of: the student copies, built now (so they
+    match the lessons of this checkout), or the lessons themselves."""
+    from labsupport.lessons import workshop
+
+    if choice == "lessons":
+        return get_config().paths.repo / "notebooks"
+    dest = hub_data / "exercises"
+    workshop.build(dest)
+    return dest
 
 
 @app.command()

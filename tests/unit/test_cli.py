@@ -39,6 +39,18 @@ def test_status_json_has_every_service_with_required_keys(home):
         assert entry["state"] == "stopped" and entry["healthy"] is False
 
 
+def test_status_says_a_running_layouts_note_once_not_once_per_node(home, monkeypatch):
+    from labsupport import stack
+
+    note = {"layout": "LAB_CASSANDRA_NODES=3 (this shell says 1)"}
+    row = {"state": "running", "pid": 1, "ports": [9042], "healthy": True}
+    monkeypatch.setattr(stack, "status", lambda *a, **k: {f"cassandra-{i}": {**row, "extra": note} for i in (1, 2, 3)})
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("this shell says 1") == 1, result.output
+    assert result.output.count("cassandra-") == 3, result.output
+
+
 def test_unknown_service_names_the_valid_ones(home):
     result = runner.invoke(app, ["kill", "kafak"], catch_exceptions=False)
     assert result.exit_code == 1
