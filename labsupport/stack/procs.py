@@ -328,11 +328,19 @@ def _holder(fd: int) -> str:
         return "unknown"
 
 
-def port_owner(port: int) -> str | None:
-    """'pid 123 (java)' for whatever listens on ``port``, if it can be seen."""
+#: a socket bound to one of these listens on every address, so it holds the port on any of them
+WILDCARD_ADDRESSES = ("0.0.0.0", "::")
+
+
+def port_owner(port: int, address: str | None = None) -> str | None:
+    """'pid 123 (java)' for whatever listens on ``port`` (on ``address``, or on every
+    address, when given: ring nodes share ports on 127.0.0.1..n, so the port alone could
+    name another node's process), if it can be seen."""
     try:
         for c in psutil.net_connections(kind="inet"):
-            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
+            if not (c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid):
+                continue
+            if address is None or c.laddr.ip in (address, *WILDCARD_ADDRESSES):
                 try:
                     return f"pid {c.pid} ({psutil.Process(c.pid).name()})"
                 except psutil.Error:

@@ -237,3 +237,15 @@ def test_a_launcher_that_execs_its_program_is_alive_throughout_the_exec(tmp_path
             assert _cmdline(rec.pid)[:2] == ["sleep", "30"] and rec.alive()
         finally:
             procs.kill(pidfile)
+
+
+def test_port_owner_names_the_process_on_that_address_not_another_nodes():
+    from labsupport.stack.procs import port_owner
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as node2:
+        node2.bind(("127.0.0.2", 0))
+        node2.listen()
+        port = node2.getsockname()[1]
+        assert port_owner(port, "127.0.0.2").startswith(f"pid {os.getpid()} ")
+        assert port_owner(port, "127.0.0.3") is None, "cassandra-3's port is free: node 2 holds it on its own address"
+        assert port_owner(port) is not None

@@ -112,7 +112,7 @@ class Service:
                 try:
                     s.bind((self.bind_address(label), port))
                 except OSError:
-                    owner = procs.port_owner(port) or "another process"
+                    owner = procs.port_owner(port, self.bind_address(label)) or "another process"
                     env = f"LAB_{label.upper()}"
                     raise PortBusy(f"{self.name}: port {port} ({label}) is already in use by {owner}",
                                    f"stop that process, or choose another port with {env}=<port>") from None
