@@ -9,6 +9,7 @@ query comes from the dashboard JSON, never from a copy in the notebook.
 from __future__ import annotations
 
 import re
+from typing import Collection, Mapping
 
 import httpx
 import plotly.graph_objects as go
@@ -38,13 +39,18 @@ def legend(fmt: str, metric: dict) -> str:
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: metric.get(m.group(1), ""), fmt)
 
 
-def traces(p: dashboards.Panel, minutes: float = 15, step: float = 5, cfg: LabConfig | None = None) -> list[dict]:
-    """[{name, x: [datetime...], y: [float...]}] for every series of every target."""
+def traces(p: dashboards.Panel, minutes: float = 15, step: float = 5, cfg: LabConfig | None = None,
+           only: Mapping[str, Collection[str]] | None = None) -> list[dict]:
+    """[{name, x: [datetime...], y: [float...]}] for every series of every target; with
+    ``only`` ({label: allowed values}), just the series whose labels are among those
+    (e.g. a ring's nodes, not the single node that ran in the same window)."""
     import datetime as dt
 
     out = []
     for t in p.targets:
         for series in prom.query_range(t.expr, minutes, step, cfg):
+            if only and any(series["metric"].get(label) not in allowed for label, allowed in only.items()):
+                continue
             xs = [dt.datetime.fromtimestamp(float(ts), tz=dt.timezone.utc) for ts, _ in series["values"]]
             ys = [float(v) for _, v in series["values"]]
             out.append({"name": legend(t.legend, series["metric"]), "x": xs, "y": ys})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Collection, Mapping
 
 import plotly.graph_objects as go
 
@@ -28,7 +28,9 @@ from labsupport.config import LabConfig, get_config
 class LivePlot:
     def __init__(self, title: str, minutes: float = 5, interval: float = 2.0, duration: float | None = None,
                  cfg: LabConfig | None = None, expr: str | None = None,
-                 series: dict[str, Callable[[], float]] | None = None, unit: str = ""):
+                 series: dict[str, Callable[[], float]] | None = None, unit: str = "",
+                 only: Mapping[str, Collection[str]] | None = None):
+        """``only``: {label: values} keeps just those series (`panels.traces`)."""
         import ipywidgets as widgets
 
         if expr is not None:
@@ -37,7 +39,7 @@ class LivePlot:
             self.panel = dashboards.Panel("", 0, title, unit, "", ())
         else:
             self.panel = dashboards.find(title)
-        self.series = series
+        self.series, self.only = series, only
         self.samples: dict[str, tuple[list, list]] = {name: ([], []) for name in series or {}}
         self.minutes, self.interval, self.duration = minutes, interval, duration
         self.cfg = cfg or get_config()
@@ -66,7 +68,7 @@ class LivePlot:
 
     def refresh(self) -> None:
         data = self._sampled() if self.series is not None else \
-            panels.traces(self.panel, self.minutes, step=max(self.interval, 1), cfg=self.cfg)
+            panels.traces(self.panel, self.minutes, step=max(self.interval, 1), cfg=self.cfg, only=self.only)
         with self.figure.batch_update():
             if len(self.figure.data) != len(data):
                 self.figure.data = ()
@@ -94,6 +96,20 @@ class LivePlot:
     def wait(self, timeout: float | None = None) -> "LivePlot":
         """Block until a bounded (``duration``) plot has finished."""
         self._thread.join(timeout)
+        return self
+
+    def drawn_until(self) -> datetime | None:
+        """The time of the newest point every line has reached (None before the first)."""
+        ends = [t.x[-1] for t in self.figure.data if t.x]
+        return min(ends) if ends and len(ends) == len(self.figure.data) else None
+
+    def wait_drawn(self, until: datetime, timeout: float = 60) -> "LivePlot":
+        """Block until every line reaches ``until``: e.g. so a static copy taken next shows
+        a rate's plateau after the writes, not just its rise."""
+        from labsupport.waits import wait_for
+
+        wait_for(lambda: (end := self.drawn_until()) is not None and end >= until, timeout,
+                 f"the live plot {self.panel.title!r} to reach {until:%H:%M:%S}", interval=self.interval / 2)
         return self
 
     def stop(self) -> go.Figure:

@@ -25,3 +25,41 @@ def test_an_expression_plot_needs_no_dashboard_panel():
     plot = LivePlot("lag", expr='sum(consumer_lag{job="stream"})', interval=60, duration=0)
     plot.stop()
     assert plot.panel.targets[0].expr == 'sum(consumer_lag{job="stream"})'
+
+
+def _series(service, values):
+    return {"metric": {"service": service}, "values": [(1_800_000_000 + 2 * i, str(v)) for i, v in enumerate(values)]}
+
+
+def test_only_keeps_the_rings_nodes_and_not_the_one_node_that_ran_before(monkeypatch):
+    from labsupport.observe import panels, prom
+    from labsupport.observe.widgets import LivePlot
+
+    found = [_series("cassandra", [5, 5, 0]), _series("cassandra-1", [0, 9, 9]), _series("cassandra-2", [0, 1, 1])]
+    monkeypatch.setattr(prom, "query_range", lambda expr, minutes, step, cfg=None: found)
+    plot = LivePlot("Writes/s per node", interval=60, duration=0, only={"service": ["cassandra-1", "cassandra-2"]})
+    plot.wait(10)
+    names = [t.name for t in plot.stop().data]
+    assert names == ["cassandra-1", "cassandra-2"], names
+    assert len(panels.traces(plot.panel, only=None)) == 3
+
+
+def test_wait_drawn_returns_once_every_line_reaches_the_time_and_times_out_otherwise(monkeypatch):
+    from datetime import datetime, timezone
+
+    import pytest
+
+    from labsupport.observe import prom
+    from labsupport.observe.widgets import LivePlot
+    from labsupport.waits import TimedOut
+
+    found = [_series("cassandra-1", [0, 9, 9]), _series("cassandra-2", [0, 1])]
+    monkeypatch.setattr(prom, "query_range", lambda expr, minutes, step, cfg=None: found)
+    plot = LivePlot("Writes/s per node", interval=60, duration=0)
+    plot.wait(10)
+    at = lambda s: datetime.fromtimestamp(1_800_000_000 + s, tz=timezone.utc)  # noqa: E731
+    assert plot.drawn_until() == at(2), "the shortest line decides"
+    assert plot.wait_drawn(at(2), timeout=1) is plot
+    with pytest.raises(TimedOut, match="reach"):
+        plot.wait_drawn(at(4), timeout=0)
+    plot.stop()
