@@ -25,6 +25,9 @@ over-count in one minute never cancels an under-count in another:
                       them (an event over its record limit): found in ``<topic>.dead-letter``
                       with the reason, so accounted for, not ``missing``
 
+The same audit holds a rollup (lesson 11's per-source, per-minute table) to the events of
+its topic: ``tally_rollup`` per (source, minute), ``rollup_audit`` reading both.
+
 Which partitions to read comes from what the writer recorded (``stream_layout``), not
 from this process's settings; every recorded layout is read.
 """
@@ -38,6 +41,7 @@ from typing import Iterable, Mapping
 
 from labsupport.config import LabConfig, get_config
 from labsupport.events import Profile, events_between
+from labsupport.lessons.rollup import Rollup, combine, of_events
 from labsupport.stats import percentile
 from labsupport.times import epoch_ms, iso_ms, utc
 from labsupport.stream import layout as stream_layout
@@ -356,3 +360,98 @@ def topic_windows(topic: str, since: float, until: float, profile=None, step: in
                      "exactly_once": bool(truth) and len(got) == len(wanted) and set(ids) == set(wanted)
                      and all(e == wanted[e["event_id"]] for e in got)})
     return rows
+
+
+# ---- a rollup against its events (lesson 11) ------------------------------------------------
+@dataclass
+class RollupReport:
+    """One rollup table against the events of its topic, per (source, minute); every count
+    is kept per source-minute, so an excess in one never cancels a shortfall in another.
+
+    ``missing`` events of the topic no row counts; ``counted_twice`` events counted beyond
+    the topic's (a replayed batch added, not overwritten); ``wrong_values`` source-minutes
+    whose count agrees but min, max or sum do not; ``unexpected`` source-minutes stored
+    that the topic never had."""
+    source_minutes: int
+    events: int
+    counted: int
+    missing: int
+    counted_twice: int
+    wrong_values: int
+    unexpected: int
+    rows: int  #: stored rows read (one per source, minute and batch)
+
+    @property
+    def clean(self) -> bool:
+        return not any((self.missing, self.counted_twice, self.wrong_values, self.unexpected))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "clean": self.clean}
+
+    def __str__(self) -> str:
+        return (f"{self.source_minutes:,} source-minutes, {self.events:,} events in the topic, {self.counted:,} "
+                f"counted by {self.rows:,} rows: {self.missing} missing, {self.counted_twice} counted twice, "
+                f"{self.wrong_values} with wrong min/max/sum, {self.unexpected} unexpected")
+
+
+def tally_rollup(truth: Mapping[tuple[str, int], Rollup],
+                 rows: Iterable[tuple[str, int, Rollup]]) -> RollupReport:
+    """The rollup audit's arithmetic, with no I/O: ``truth`` {(source, minute ms): rollup}
+    of the topic's events, ``rows`` the stored (source, minute ms, rollup) rows, summed on
+    read per source-minute (``labsupport.lessons.rollup.combine``)."""
+    rows = list(rows)
+    stored = combine(rows)
+    missing = twice = wrong = 0
+    for key, want in truth.items():
+        got = stored.get(key, Rollup())
+        missing += max(want.events - got.events, 0)
+        twice += max(got.events - want.events, 0)
+        wrong += got.events == want.events and not got.same_values(want)
+    extra = [key for key in stored if key not in truth]
+    return RollupReport(source_minutes=len(truth), events=sum(r.events for r in truth.values()),
+                        counted=sum(r.events for r in stored.values()), missing=missing,
+                        counted_twice=twice + sum(stored[k].events for k in extra), wrong_values=wrong,
+                        unexpected=len(extra), rows=len(rows))
+
+
+def topic_rollup(topic: str, cfg: LabConfig | None = None) -> dict[tuple[str, int], Rollup]:
+    """{(source, minute ms): rollup} of every event in ``topic`` (read from offset 0), each
+    event id once; records that are no event are skipped, as the rollup's query skips them."""
+    import json
+
+    from labsupport.ingest import topics
+
+    seen: dict[str, tuple[str, int, float | None]] = {}
+    for rec in topics.replay(topic, cfg=cfg, decode=False):
+        try:
+            ev = json.loads(rec.value)
+            seen.setdefault(ev["event_id"], (ev["source_id"], epoch_ms(ev["event_time"]), ev.get("value")))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue
+    return of_events(seen.values())
+
+
+def stored_rollup(session, keyspace: str, table: str, checkpoint_id: str | None = None) -> list[tuple[str, int, Rollup]]:
+    """The rollup rows of ``keyspace.table`` (of one checkpoint's query when given) as
+    (source, minute ms, rollup): the whole table, whichever key it has (a lesson's own,
+    small table: a full read is what an audit of it may do)."""
+    stmt = (f"SELECT source_id, minute, checkpoint_id, events, value_min, value_max, value_sum "
+            f"FROM {keyspace}.{table}")
+    return [(r.source_id, epoch_ms(r.minute), Rollup(r.events, r.value_min, r.value_max, r.value_sum or 0.0))
+            for r in session.execute(stmt) if checkpoint_id is None or r.checkpoint_id == checkpoint_id]
+
+
+def rollup_audit(topic: str, keyspace: str, table: str, checkpoint_id: str | None = None,
+                 cfg: LabConfig | None = None, session=None) -> RollupReport:
+    """Every source-minute of ``table`` against the events of ``topic``."""
+    from labsupport import schema
+
+    cfg = cfg or get_config()
+    cluster = None
+    if session is None:
+        cluster, session = schema.connect(cfg)
+    try:
+        return tally_rollup(topic_rollup(topic, cfg), stored_rollup(session, keyspace, table, checkpoint_id))
+    finally:
+        if cluster is not None:
+            cluster.shutdown()

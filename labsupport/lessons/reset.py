@@ -109,7 +109,7 @@ def _kafka_rules(cfg: LabConfig) -> None:
 
 
 def _stream_jars(cfg: LabConfig) -> None:
-    """Lesson 8 starts three sandboxed streams: say that the Kafka source's jars are
+    """Lessons 8 and 11 start sandboxed streams (11: the learner's own job): say that the Kafka source's jars are
     missing now, with the remedy, rather than when the first one fails to start."""
     from labsupport.stream.job import spark_jars
 
@@ -143,7 +143,7 @@ def _cassandra_ring(cfg: LabConfig) -> LabConfig:
 #: which lessons need each step. Lesson 3 on consume the topic, not the DAG: they get the
 #: events published directly and no Airflow (two minutes of start-up and a core's worth of
 #: CPU on a small machine). A later lesson that needs the DAG again widens its range.
-STEPS: list[tuple[range, str, Callable[[LabConfig], object]]] = [
+STEPS: list[tuple[range | tuple[int, ...], str, Callable[[LabConfig], object]]] = [
     (range(9, 10), "Kafka as a three-broker cluster (your one broker stopped, its data kept)", _kafka_cluster),
     (range(10, 11), "Cassandra as a three-node ring (your one node stopped, its data kept)", _cassandra_ring),
     (range(1, 100), "core services up (Kafka, Cassandra, Prometheus)", _core),
@@ -155,7 +155,8 @@ STEPS: list[tuple[range, str, Callable[[LabConfig], object]]] = [
     (range(7, 100), "Kafka's exporter on the configured JMX rules (LAB_KAFKA_JMX_RULES, kafka.yml)", _kafka_rules),
     (range(7, 8), "the pipeline flowing: stream, events-API traffic, a quarantined record, pipeline view",
      pipeline_flowing),
-    (range(8, 9), "the Spark Kafka source's jars resolved (`lab setup`)", _stream_jars),
+    # lesson 11's job is the learner's own Spark process
+    ((8, 11), "the Spark Kafka source's jars resolved (`lab setup`)", _stream_jars),
 ]
 
 
