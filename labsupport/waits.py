@@ -29,3 +29,21 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
             raise TimedOut(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})",
                            "check `lab status` and the service's log (`lab logs NAME`)")
         time.sleep(interval)
+
+
+def wait_until_no_problems(problems: Callable[[], list], timeout: float, what: str, interval: float = 0.5) -> None:
+    """Call ``problems`` every ``interval`` seconds until it returns an empty list, or
+    raise TimedOut naming the problems it last returned: a bare ``== []`` condition would
+    only report ``False`` and leave a failure to be guessed at."""
+    last: list = []
+
+    def settled() -> bool:
+        nonlocal last
+        last = problems()
+        return not last
+
+    try:
+        wait_for(settled, timeout, what, interval)
+    except TimedOut:
+        raise TimedOut(f"timed out after {timeout:.0f} s waiting for {what}; still: {'; '.join(map(str, last))}",
+                       "check `lab status` and the service's log (`lab logs NAME`)") from None

@@ -39,7 +39,7 @@ from labsupport.stack.services.stream import StreamService
 from labsupport.stream import checkpoint_files
 from labsupport.stream.keys import day_of
 from labsupport.times import utc
-from labsupport.waits import wait_for
+from labsupport.waits import wait_for, wait_until_no_problems
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -129,13 +129,13 @@ def test_random_kill9s_while_events_flow_lose_nothing_and_count_nothing_twice(la
         assert (again.landed, again.missing, again.duplicated, again.stored_twice) == (report.landed, 0, 0, 0), again
 
         def unhealthy() -> list[str]:
-            health = stack.status(cfg=cfg)
-            return [n for n in ("kafka-controller", *BROKERS, "cassandra", "prometheus") if not health[n]["healthy"]] + \
-                ([] if svc.healthy() else ["stream"]) + \
-                ([] if stack.status(["airflow"], cfg=before)["airflow"]["healthy"] else ["airflow"])
+            """Each service not healthy, with what its readiness probe says now."""
+            named = [(n, services.service(n, cfg)) for n in ("kafka-controller", *BROKERS, "cassandra", "prometheus")]
+            named += [("stream", svc), ("airflow", services.service("airflow", before))]
+            return [f"{n}: {s.probe() if s.running() else s.state()}" for n, s in named if not s.healthy()]
 
         # Prometheus is healthy once it has scraped every running target: the stream just restarted
-        wait_for(lambda: unhealthy() == [], 60, "every service healthy after the chaos")
+        wait_until_no_problems(unhealthy, 60, "every service healthy after the chaos")
         # and it scrapes the stream's own metrics and Spark's PrometheusServlet again
         # (its counters restart at 0 with the process: the series, not its value, is the proof)
         wait_for(lambda: prom.query('batches_committed_total{job="stream"}', cfg), 60, "the stream scraped")
