@@ -301,3 +301,9 @@ def as_rollup(row):
     from labsupport.lessons.rollup import Rollup
 
     return Rollup(row.events, row.value_min, row.value_max, row.value_sum or 0.0)
+
+
+def rows_of_batch(session, keyspace: str, table: str, batch_id: int) -> int:
+    """The rows one micro-batch has written so far (a full read of the lesson's small
+    table: ``batch_id`` is a clustering column, which no read can fix alone)."""
+    return sum(1 for r in session.execute(f"SELECT batch_id FROM {keyspace}.{table}") if r.batch_id == batch_id)
