@@ -210,3 +210,42 @@ def setup(cfg: LabConfig | None = None, progress: Progress = _say) -> None:
         progress(f"[{i}/{len(steps)}] {title}")
         step(cfg, progress)
     progress(f"setup complete in {time.monotonic() - started:.0f}s")
+
+
+# ---- JupyterHub's proxy (`lab hub` only) ----------------------------------------------------
+#: the oldest Node configurable-http-proxy 5.2 runs on (its package.json's engines)
+NODE_MIN = 20
+
+
+def hub_proxy_command(cfg: LabConfig) -> Path:
+    return cfg.paths.home / "hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def install_hub_proxy(cfg: LabConfig, progress: Progress = _say) -> Path:
+    """configurable-http-proxy, pinned by stack/hub/package-lock.json, installed with
+    `npm ci` into <lab home>/hub-proxy (never globally); only `lab hub` needs it, so
+    only `lab hub` installs it, and a machine without Node never has to have it."""
+    src = cfg.paths.stack_dir / "hub"
+    files = [src / "package.json", src / "package-lock.json"]
+    dest = cfg.paths.home / "hub-proxy"
+    stamp = dest / ".lab-stamp"
+    digest = _digest(*files)
+    command = hub_proxy_command(cfg)
+    if command.exists() and _stamp_ok(stamp, digest):
+        return command
+    npm, node = shutil.which("npm"), shutil.which("node") or shutil.which("nodejs")
+    if not (npm and node):
+        raise MissingTool("npm is not installed: `lab hub` installs JupyterHub's proxy (configurable-http-proxy) "
+                          "with it", f"apt-get install nodejs npm (Node {NODE_MIN} or newer), then `lab hub` again")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < NODE_MIN:
+        raise MissingTool(f"Node {version} is too old for configurable-http-proxy",
+                          f"install Node {NODE_MIN} or newer (e.g. from nodesource), then `lab hub` again")
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copy2(f, dest / f.name)
+    progress(f"hub proxy: installing configurable-http-proxy into {dest} with npm ci")
+    _run_streaming([npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--prefix", str(dest)], progress,
+                   "npm ci", lambda l: l.startswith("added"))
+    stamp.write_text(digest)
+    return command

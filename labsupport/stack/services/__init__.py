@@ -16,6 +16,7 @@ from labsupport.stack.services.base import Service
 from labsupport.stack.services.cassandra import CassandraService
 from labsupport.stack.services.events_api import EventsApiService
 from labsupport.stack.services.families import FAMILIES
+from labsupport.stack.services.hub import HubService
 from labsupport.stack.services.kafka import KafkaService
 from labsupport.stack.services.layout import NodeGroup
 from labsupport.stack.services.pipeline_view import PipelineViewService
@@ -34,6 +35,7 @@ REGISTRY: dict[str, type[Service]] = {
     "airflow": AirflowService,
     "stream": StreamService,
     "pipeline-view": PipelineViewService,
+    "hub": HubService,  # optional: `lab hub` serves a room from this stack
 }
 
 
