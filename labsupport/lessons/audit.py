@@ -285,6 +285,33 @@ def layouts_of(session, keyspace: str, settings: StreamSettings) -> tuple[list[s
         f"bucket width {settings.bucket_width!r} and {settings.shards} shards"]
 
 
+def every_replica_session(cfg: LabConfig):
+    """(cluster, session) reading at ``ALL``: every replica answers and the coordinator
+    merges their rows (and writes the merge back to any replica that lacked one).
+
+    ``LOCAL_QUORUM`` writes + ``LOCAL_QUORUM`` reads overlap only while each replica keeps
+    what it acknowledged. A ring that just recovered breaks that: a node killed with
+    ``kill -9`` loses the writes it acknowledged since its last commit-log sync
+    (``commitlog_sync: periodic``, 10 s), and the hints it held as coordinator for a node
+    already down die with it. Lesson 10's rehearsal measured it: the stream's batch 1 (550
+    events) was acknowledged at ``LOCAL_QUORUM`` by cassandra-1 and cassandra-2 (cassandra-3
+    down) a moment before cassandra-2 was killed. With all three back and no hint left
+    anywhere, its ``events_per_minute`` row was on cassandra-1 only (its
+    ``committed_batches`` row on cassandra-1 and cassandra-3, whose hint came from
+    cassandra-1), and the audit at ``LOCAL_QUORUM`` reported 550 under-counted though the
+    sink had written and counted every batch once. Only a read of every replica (or
+    ``nodetool repair``) finds such a row, so the audit reads at ``ALL`` (on one node the
+    same as ``ONE``); with a replica down it fails (``Unavailable``) rather than report a
+    partial truth."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
+
+    from labsupport import schema
+
+    profile = ExecutionProfile(consistency_level=ConsistencyLevel.ALL, request_timeout=30)
+    return schema.connect(cfg, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+
+
 def audit(since: datetime | float, until: datetime | float, profile: Profile = Profile(), keyspace: str = "streamlab",
           settings: StreamSettings | None = None, topic: str | None = None, published_to: str | None = None,
           cfg: LabConfig | None = None, session=None) -> AuditReport:
@@ -300,7 +327,7 @@ def audit(since: datetime | float, until: datetime | float, profile: Profile = P
     own = session is None
     cluster = None
     if own:
-        cluster, session = schema.connect(cfg)
+        cluster, session = every_replica_session(cfg)
     try:
         schema.ensure(cfg, keyspace, session=session)  # an audit before the first run reports zeros
         copies = published_between(published_to, since, until, cfg) if published_to else None

@@ -1,5 +1,7 @@
 """The audit's arithmetic (labsupport.lessons.audit.tally) on made-up row sets: no services."""
 
+import pytest
+
 from labsupport.lessons.audit import StoredRow, tally
 
 T0 = 1_764_054_000_000  # 2025-11-25T07:00:00Z, a minute boundary
@@ -104,3 +106,27 @@ def test_an_event_set_aside_at_ingestion_is_dead_lettered_not_missing():
                    {60_000: 2}, dead_lettered={"c"})
     assert (report.landed, report.missing, report.dead_lettered) == (2, 0, 1)
     assert not report.clean  # accounted for, but still something to look at
+
+
+def test_the_audit_reads_every_replica_when_it_opens_its_own_session(monkeypatch):
+    """A ring that just lost a node to kill -9 can hold a quorum-acknowledged row on one
+    replica only (audit.every_replica_session's docstring): only ALL is sure to find it."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT
+
+    from labsupport import schema
+    from labsupport.config import LabConfig
+    import importlib
+
+    audit_mod = importlib.import_module("labsupport.lessons.audit")
+
+    opened = []
+
+    def connect(cfg, keyspace=None, **cluster_kw):
+        opened.append(cluster_kw["execution_profiles"][EXEC_PROFILE_DEFAULT].consistency_level)
+        raise ConnectionError("no Cassandra in a unit test")
+
+    monkeypatch.setattr(schema, "connect", connect)
+    with pytest.raises(ConnectionError):
+        audit_mod.audit(0, 60, cfg=LabConfig())
+    assert opened == [ConsistencyLevel.ALL]
