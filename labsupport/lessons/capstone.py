@@ -263,13 +263,25 @@ def batch_in_flight(checkpoint: Path) -> int | None:
     return n if done is None or int(done.name) < n else None
 
 
-def kill_mid_batch(job: LearnerJob, timeout: float = 60, progress=print) -> int:
+def kill_mid_batch(job: LearnerJob, written: Callable[[int], int] | None = None, timeout: float = 60,
+                   progress=print) -> int:
     """``kill -9`` the job while a micro-batch is between its planned offsets and its
-    commit (its rows maybe half written): the case a replay must get right. Returns
-    that batch's id."""
-    from labsupport.waits import wait_for
+    commit: the case a replay must get right. With ``written`` (rows a batch has stored
+    so far), wait for a batch caught half-way, some of its rows written and its commit
+    not, for up to ``timeout`` seconds, then settle for any batch in flight (the window
+    between a batch's first write and its commit is a fraction of a second). Returns the
+    batch's id."""
+    from labsupport.waits import TimedOut, wait_for
 
-    batch = wait_for(lambda: batch_in_flight(job.checkpoint), timeout, "a micro-batch in flight", interval=0.02)
+    def in_flight(need_rows: bool):
+        n = batch_in_flight(job.checkpoint)
+        return (n,) if n is not None and (not need_rows or written(n) > 0) else None
+
+    try:
+        (batch,) = wait_for(lambda: in_flight(written is not None), timeout, "a micro-batch half written",
+                            interval=0.01)
+    except TimedOut:
+        (batch,) = wait_for(lambda: in_flight(False), timeout, "a micro-batch in flight", interval=0.01)
     job.kill(progress)
     return batch
 

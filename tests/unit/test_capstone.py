@@ -121,3 +121,18 @@ def test_the_script_holds_the_function_as_typed_and_runs_it(tmp_path):
     tree = ast.parse(text)
     assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["learner_job"]
     assert 'learner_job(JobContext.from_env())' in text and "return job.topic" in text
+
+
+# ---- the checkpoint, read for the kill ---------------------------------------------------------------
+def test_a_batch_is_in_flight_between_its_offsets_and_its_commit(tmp_path):
+    (tmp_path / "offsets").mkdir()
+    (tmp_path / "commits").mkdir()
+    assert capstone.batch_in_flight(tmp_path) is None and capstone.committed_through(tmp_path) is None
+    (tmp_path / "offsets" / "0").write_text("v1\n{}\n")
+    assert capstone.batch_in_flight(tmp_path) == 0  # planned, not committed: batch 0 counts (not falsy)
+    (tmp_path / "commits" / "0").write_text("v1\n{}\n")
+    (tmp_path / "offsets" / "1").write_text("v1\n{}\n")
+    (tmp_path / "offsets" / ".1.crc").write_text("")
+    assert capstone.batch_in_flight(tmp_path) == 1 and capstone.committed_through(tmp_path) == 0
+    (tmp_path / "commits" / "1").write_text("v1\n{}\n")
+    assert capstone.batch_in_flight(tmp_path) is None and capstone.committed_through(tmp_path) == 1
