@@ -89,14 +89,18 @@ def ring_for_lesson(cfg: LabConfig, progress: Callable[[str], None] = print) -> 
     return get_config()
 
 
-def back_to_configured_layout(progress: Callable[[str], None] = print) -> float:
+def back_to_configured_layout(stream_was_running: bool, progress: Callable[[str], None] = print) -> float:
     """Cassandra back on the layout the lab is configured for (``LAB_CASSANDRA_NODES``:
-    the one node, with its data, unless the learner chose a ring), and the production
-    pipeline on again if the lesson paused it. Returns the seconds."""
+    the one node, with its data, unless the learner chose a ring), then the default stream
+    if it ran before the lesson (the lesson ran its own in its place: stop that one first,
+    or the switch would restart it, as the default stream, on the one node), and the
+    production pipeline on again if the lesson paused it. Returns the seconds."""
     from labsupport.lessons.pipeline import resume_after
     from labsupport.lessons.ring import use_cassandra_nodes
+    from labsupport.lessons.sandboxes import restore_stream
 
     started = time.monotonic()
     use_cassandra_nodes(LabConfig.from_env().cassandra_nodes, progress=progress)
+    restore_stream(get_config(), progress, start=stream_was_running)
     resume_after(LESSON, get_config(), progress)
     return time.monotonic() - started

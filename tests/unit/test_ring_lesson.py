@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from cassandra import ConsistencyLevel, ReadTimeout, Unavailable
 
-from labsupport.lessons import consistency, node_writes, ring_outages, token_ownership
+from labsupport.lessons import consistency, node_writes, ring_outages, ring_stream, token_ownership
 from labsupport.lessons.token_ownership import RING_SIZE, Arc, arcs, busiest, ring_table, share_table, shares
 from labsupport.stack.services.cassandra import MIN_TOKEN, initial_token
 
@@ -171,3 +171,111 @@ def test_the_live_plot_mirrors_a_dashboard_panel_of_each_nodes_writes():
 
     panel = dashboards.find(node_writes.PANEL)
     assert any("cassandra_table_writes_total" in t.expr and "service" in t.expr for t in panel.targets), panel
+
+
+# ---- the lab's stream through the outage ------------------------------------------------------------------
+def _reading(step, batches, failures, quarantined=0, restarts=0, rows=None):
+    return ring_stream.Reading(step, {"batches committed": batches, "rows written": rows or 50 * batches,
+                                      "write failures": failures, "query restarts": restarts,
+                                      "quarantined": quarantined})
+
+
+def test_the_streams_counters_are_read_from_its_metrics_and_a_missing_series_is_zero():
+    metrics = {"batches_committed_total": 7.0, "write_failures_total": 3.0, "quarantined_total": 0.0,
+               "rows_written_total": 350.0, "query_active": 1.0}
+    assert ring_stream.counters_of(metrics) == {"batches committed": 7.0, "rows written": 350.0,
+                                                "write failures": 3.0, "query restarts": 0.0, "quarantined": 0.0}
+
+
+def test_each_step_shows_what_it_added_to_each_counter():
+    readings = [_reading("one down", 9, 0), _reading("two down", 9, 12, restarts=1), _reading("back", 15, 13, restarts=1)]
+    grown = ring_stream.changes(readings)
+    assert grown["one down"]["batches committed"] == 9 and grown["one down"]["write failures"] == 0
+    assert grown["two down"]["batches committed"] == 0 and grown["two down"]["write failures"] == 12
+    assert grown["two down"]["query restarts"] == 1 and grown["back"]["query restarts"] == 0
+    assert grown["back"]["batches committed"] == 6 and grown["back"]["write failures"] == 1
+    table = _run_with(readings).table()
+    assert list(table.index) == ["one down", "two down", "back", "total"]
+    assert table.loc["total", "batches committed"] == 15 and table.loc["total", "write failures"] == 13
+    assert ring_stream.changes([]) == {}
+
+
+def _run_with(readings=(), metrics=None, log=""):
+    svc = SimpleNamespace(metrics=metrics or (lambda: {}), log_tail=lambda lines, since=0: log)
+    run = ring_stream.StreamOnRing(svc, feeder=None, profile=None, cfg=None, default_was_running=False)
+    run.readings = list(readings)
+    return run
+
+
+def test_a_reading_waits_for_its_condition_and_for_the_metrics_endpoint(monkeypatch):
+    import threading
+
+    import httpx
+
+    monkeypatch.setattr("labsupport.waits.time.sleep", lambda _s: None)
+    answers = iter([httpx.ConnectError("starting"), {"write_failures_total": 0.0},
+                    {"write_failures_total": 2.0, "batches_committed_total": 4.0}])
+
+    def metrics():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    run = _run_with(metrics=metrics)
+    run._starting = threading.Thread(target=lambda: None)
+    run._starting.start()
+    reading = run.read("two down", until=lambda c: c["write failures"] > 0, timeout=5)
+    assert reading.counters["write failures"] == 2 and reading.counters["batches committed"] == 4
+    assert run.readings == [reading]
+    never = _run_with(metrics=lambda: {"write_failures_total": 0.0})
+    never._starting = run._starting
+    with pytest.raises(ring_outages.TimedOut, match="a failure"):
+        never.read("two down", until=lambda c: c["write failures"] > 0, what="a failure", timeout=0)
+    assert never.readings == []
+
+
+def test_a_failed_start_is_raised_at_the_next_reading():
+    import threading
+
+    run = _run_with()
+    run._start_error.append(RuntimeError("stream failed to start"))
+    run._starting = threading.Thread(target=lambda: None)
+    run._starting.start()
+    with pytest.raises(RuntimeError, match="failed to start"):
+        run.read("one down", timeout=5)
+
+
+def test_the_failure_lines_are_the_sinks_retries_from_this_sandbox_only():
+    log = ("INFO batch 3: 100 rows\n"
+           "WARNING batch 4: Cassandra write failed (attempt 1, Unavailable: ...); retrying for 19s more\n"
+           "WARNING batch 4: Cassandra write failed (attempt 2, Unavailable: ...); retrying for 18s more\n"
+           "ERROR query q failed, restarting from its checkpoint in 3s\n")
+    assert [ln.split("(attempt ")[1][:1] for ln in _run_with(log=log).failure_lines(2)] == ["1", "2"]
+    assert _run_with(log="INFO batch 1: 50 rows\n").failure_lines() == []
+
+
+def test_the_put_back_restarts_the_default_stream_only_if_it_ran(monkeypatch):
+    from labsupport.lessons import pipeline, ring, sandboxes
+
+    done = []
+    monkeypatch.setattr(ring, "use_cassandra_nodes", lambda n, progress=print: done.append(("nodes", n)))
+    monkeypatch.setattr(sandboxes, "restore_stream", lambda cfg, progress, start: done.append(("stream", start)))
+    monkeypatch.setattr(pipeline, "resume_after", lambda reason, cfg, progress: done.append(("pipeline", reason)))
+    monkeypatch.setattr(ring_outages, "get_config", lambda: object())
+    monkeypatch.delenv("LAB_CASSANDRA_NODES", raising=False)
+    ring_outages.back_to_configured_layout(False, progress=lambda _m: None)
+    ring_outages.back_to_configured_layout(True, progress=lambda _m: None)
+    assert done == [("nodes", 1), ("stream", False), ("pipeline", "lesson10"),
+                    ("nodes", 1), ("stream", True), ("pipeline", "lesson10")]
+
+
+def test_a_stream_started_but_never_fed_stops_without_touching_its_feeder():
+    stopped = []
+    run = _run_with()
+    run.svc.stop = lambda grace, progress: stopped.append(grace)
+    run.stop(progress=lambda _m: None)
+    assert stopped == [20], "a feeder never started has no thread to join"
+    run.feeder = SimpleNamespace(__exit__=lambda *exc: stopped.append("feeder"))
+    run.stop(progress=lambda _m: None)
+    assert stopped == [20, "feeder", 20]
