@@ -45,6 +45,7 @@ c.JupyterHub.load_roles = [{"name": settings["service"], "services": [settings["
 # ---- each learner's server: the lab's venv and config, their own namespace and folder
 c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
 c.Spawner.cmd = [settings["singleuser"]]
+c.Spawner.args = settings["args"]
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.default_url = "/lab"
 c.Spawner.env_keep = ["LANG", "LC_ALL", "PATH", *settings["env_keep"]]

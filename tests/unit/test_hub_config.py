@@ -28,7 +28,7 @@ def _settings(tmp_path, **changes) -> dict:
             "ssl_cert": "", "ssl_key": "", "password_file": str(tmp_path / "pw"), "token_file": str(tmp_path / "tok"),
             "service": "lab-instructor", "learners": ["alice", "bob.smith"], "material": str(material),
             "singleuser": "/venv/bin/jupyterhub-singleuser", "environment": {"LAB_HOME": "/lab", "PYTHONPATH": "/r"},
-            "env_keep": ["LAB_PROCESS_TAG"], "mem_limit": "2G", "cpu_limit": 1.0, **changes}
+            "env_keep": ["LAB_PROCESS_TAG"], "args": ["--ServerApp.allow_root=True"], "mem_limit": "2G", "cpu_limit": 1.0, **changes}
 
 
 def _load(tmp_path, monkeypatch, **changes):
@@ -57,6 +57,7 @@ def test_each_learner_server_gets_its_own_learner_folder_and_the_limits(tmp_path
     assert env["LAB_LEARNER"](spawner) == "bob.smith"
     assert env["LAB_HOME"] == "/lab" and "LAB_PROCESS_TAG" in c.Spawner.env_keep
     assert (c.Spawner.mem_limit, c.Spawner.cpu_limit, c.Spawner.ip) == ("2G", 1.0, "127.0.0.1")
+    assert c.Spawner.args == ["--ServerApp.allow_root=True"]
 
     c.Spawner.pre_spawn_hook(spawner)
     mine = tmp_path / "homes" / slug("bob.smith") / "material"

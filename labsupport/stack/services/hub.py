@@ -162,6 +162,8 @@ class HubService(Service):
                            | {"PYTHONPATH": str(self.paths.repo), "PYTHONUNBUFFERED": "1",
                               "PYSPARK_PYTHON": sys.executable},
             "env_keep": [TAG_VAR],
+            # Jupyter refuses to run as root without being told (the hub's root, e.g. a container)
+            "args": ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [],
             "mem_limit": room.mem_limit, "cpu_limit": room.cpu_limit,
         }
         self.settings_file.write_text(json.dumps(settings, indent=2) + "\n")
