@@ -526,7 +526,8 @@ def workshop_syllabus(check: bool = typer.Option(False, "--check", help="Only sa
 
 def _learner_list(learners: str | None, learners_file: str | None) -> list[str] | None:
     """The learners named by --learners (comma-separated) and --learners-file (one a line,
-    '#' comments), in order, each once; None when neither was given."""
+    '#' comments), in order, each once, lowercased as JupyterHub names its users (so 'Alice'
+    and 'alice' are one learner, not two namespaces); None when neither was given."""
     from pathlib import Path
 
     if learners is None and learners_file is None:
@@ -539,7 +540,7 @@ def _learner_list(learners: str | None, learners_file: str | None) -> list[str] 
             raise LabError(f"cannot read the learners file {learners_file}: {exc.strerror}",
                            "give a file with one learner name a line") from None
         names += [ln.split("#", 1)[0].strip() for ln in lines]
-    names = list(dict.fromkeys(n for n in names if n))
+    names = list(dict.fromkeys(n.lower() for n in names if n))
     if not names:
         raise LabError("the learner list is empty", "name them: --learners alice,bob or --learners-file FILE")
     return names

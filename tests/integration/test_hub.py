@@ -136,6 +136,12 @@ def test_two_learners_each_in_their_own_namespace_and_a_clean_stop(tmp_path):
                      what="alice's server to stop")
             assert _server_ready(api, LEARNERS[1])
             assert _run_in_kernel(base, token, LEARNERS[1], PROBE).split()[0] == LEARNERS[1]
+
+            # a latecomer added with `lab hub` while the room runs: created, nobody's server touched
+            late = _lab(env, "hub", "--learners", ",".join([*LEARNERS, "Carol"]))
+            assert late.returncode == 0, late.stderr[-2000:]
+            assert "hub: added carol" in late.stdout
+            assert api.get("/users/carol").status_code == 200 and _server_ready(api, LEARNERS[1])
     finally:
         started = time.monotonic()
         down = _lab(env, "hub", "stop")
