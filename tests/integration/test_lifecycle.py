@@ -46,8 +46,14 @@ def scratch_lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def whole_stack(scratch_lab):
-    """All seven services of the scratch lab, really running."""
+def whole_stack(scratch_lab, tmp_path_factory):
+    """Every service of the scratch lab, really running, optional ones included: the
+    hub in a room of one learner (it starts only with a room, as `lab hub` keeps one),
+    so its listeners and its processes are checked like the others'."""
+    from labsupport.stack.services.hub import Room
+
+    material = tmp_path_factory.mktemp("material")
+    services.service("hub", scratch_lab).save_room(Room(learners=["lifecycle"], material=str(material)))
     stack.up(ALL, cfg=scratch_lab)
     return scratch_lab
 
