@@ -285,6 +285,18 @@ def layouts_of(session, keyspace: str, settings: StreamSettings) -> tuple[list[s
         f"bucket width {settings.bucket_width!r} and {settings.shards} shards"]
 
 
+def audit_fed_stream(feeder, svc, profile: Profile, cfg: LabConfig, timeout: float = 180) -> "AuditReport":
+    """Stop ``feeder`` (a `Feeder` publishing ``profile``), wait until the sandboxed stream
+    ``svc`` has consumed everything it published, and audit those events in the stream's
+    keyspace: how every lesson that feeds a stream of its own ends its run."""
+    from labsupport.ingest import topics
+
+    since, until = feeder.stop()
+    s = svc.settings
+    topics.wait_caught_up(s.topic, s.group_id, timeout=timeout, cfg=cfg)
+    return audit(since, until, profile, keyspace=s.keyspace, settings=s, topic=s.topic, cfg=cfg)
+
+
 def every_replica_session(cfg: LabConfig):
     """(cluster, session) reading at ``ALL``: every replica answers and the coordinator
     merges their rows (and writes the merge back to any replica that lacked one).

@@ -23,14 +23,14 @@ The audit itself is ``labsupport.lessons.audit.rollup_audit``.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from labsupport.config import LabConfig, get_config
 from labsupport.lessons.reads import PartitionStats
 from labsupport.lessons.rollup import MINUTE_MS, partition_sizes
-from labsupport.lessons.sandboxes import restore_stream, sandbox_names
+from labsupport.lessons.sandboxes import restore_stream, stream_sandbox
 from labsupport.stack.services.stream import StreamService, lab_python
 from labsupport.stream.settings import StreamSettings
 from labsupport.times import epoch_ms
@@ -222,18 +222,11 @@ def sandbox(script: Path, name: str = "lesson11", cfg: LabConfig | None = None) 
     """(the learner's job on a topic, keyspace, checkpoint and consumer group of its own,
     not started; whether the default stream was running). The default stream is stopped:
     the job takes its metrics port. ``finish`` puts it back."""
-    from labsupport import schema
-    from labsupport.ingest import topics
-
     cfg = cfg or get_config()
-    names = sandbox_names(name)
-    settings = StreamSettings(**names, group_id=names["query_name"], **JOB_SETTINGS)
-    topics.ensure_topic(settings.topic, cfg=cfg)
-    schema.ensure(cfg, settings.keyspace)
-    default = StreamService(cfg)
-    was_running = default.running()
-    default.stop()
-    return LearnerJob(cfg, settings, script), was_running
+    was_running = StreamService(cfg).running()
+    job = stream_sandbox(name, cfg, start=False, **JOB_SETTINGS,
+                         service=lambda c, s: LearnerJob(c, replace(s, group_id=s.query_name), script))
+    return job, was_running
 
 
 def finish(job: LearnerJob, stream_was_running: bool, progress=print) -> None:

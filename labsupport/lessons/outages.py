@@ -25,8 +25,7 @@ from typing import Iterator
 from labsupport import schema
 from labsupport.config import LabConfig, get_config
 from labsupport.events import Profile
-from labsupport.ingest import topics
-from labsupport.lessons.audit import AuditReport, audit
+from labsupport.lessons.audit import AuditReport, audit_fed_stream
 from labsupport.lessons.feed import Feeder
 from labsupport.lessons.reads import count_rows
 from labsupport.lessons.sandboxes import stream_sandbox
@@ -134,12 +133,8 @@ class CounterExperiment:
 
     def finish(self, timeout: float = 180) -> AuditReport:
         """Stop feeding, wait until the stream consumed (and so stored) everything, audit."""
-        since, until = self.feeder.stop()
-        s = self.svc.settings
-        topics.wait_caught_up(s.topic, s.group_id, timeout=timeout, cfg=self.cfg)
+        self.report = audit_fed_stream(self.feeder, self.svc, self.profile, self.cfg, timeout)
         self.sample()
-        self.report = audit(since, until, self.profile, keyspace=s.keyspace, settings=s, topic=s.topic,
-                            cfg=self.cfg)
         return self.report
 
     def summary(self) -> dict:

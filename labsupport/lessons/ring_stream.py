@@ -27,8 +27,7 @@ import httpx
 
 from labsupport.config import LabConfig, get_config
 from labsupport.events import Profile
-from labsupport.ingest import topics
-from labsupport.lessons.audit import AuditReport, audit
+from labsupport.lessons.audit import AuditReport, audit_fed_stream
 from labsupport.lessons.feed import Feeder
 from labsupport.lessons.sandboxes import stream_sandbox
 from labsupport.stack.services.stream import StreamService
@@ -141,11 +140,8 @@ class StreamOnRing:
     def finish(self, step: str, timeout: float = 180) -> AuditReport:
         """Stop the feed, wait until the stream has consumed all of it, record ``step``'s
         counters and audit every event fed (read at ``ALL``: see the module's docstring)."""
-        since, until = self.feeder.stop()
-        s = self.svc.settings
-        topics.wait_caught_up(s.topic, s.group_id, timeout=timeout, cfg=self.cfg)
+        self.report = audit_fed_stream(self.feeder, self.svc, self.profile, self.cfg, timeout)
         self.read(step)
-        self.report = audit(since, until, self.profile, keyspace=s.keyspace, settings=s, topic=s.topic, cfg=self.cfg)
         return self.report
 
     def table(self):

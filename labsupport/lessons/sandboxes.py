@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Callable
 
 from labsupport import schema
 from labsupport.config import LabConfig, get_config
@@ -42,18 +43,21 @@ def sandbox_names(name: str) -> dict[str, str]:
 
 
 def stream_sandbox(name: str, cfg: LabConfig | None = None, start: bool = True, progress=print,
+                   service: Callable[[LabConfig, StreamSettings], StreamService] = StreamService,
                    **overrides) -> StreamService:
     """Stop whatever `stream` runs now and start it with lesson settings: a fresh topic
     (``<name>-<epoch ms>``, replay retention), keyspace ``<name>``, query ``q_<name>_<epoch ms>`` and
     any ``StreamSettings`` field in ``overrides`` (``checkpoint="ephemeral"``,
-    ``count_before_write=True`` …). Returns the service (``start=False``: not started)."""
+    ``count_before_write=True`` …). ``service`` makes the process that runs in the stream's
+    slot (the lab's job by default; lesson 11's is the learner's own script). Returns the
+    service (``start=False``: not started)."""
     cfg = cfg or get_config()
     names = sandbox_names(name)
     settings = StreamSettings(**{**names, **LESSON_STREAM, **overrides})
     topics.ensure_topic(settings.topic, cfg=cfg)
     schema.ensure(cfg, settings.keyspace)
     StreamService(cfg).stop()  # one stream service at a time: its ports and pid file are shared
-    svc = StreamService(cfg, settings)
+    svc = service(cfg, settings)
     if start:
         svc.start(progress)
     return svc
